@@ -112,7 +112,9 @@ impl Duration {
             let value: u64 = rest[..digits_end].parse().map_err(|_| invalid())?;
             rest = &rest[digits_end..];
 
-            let unit_end = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_end = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if unit_end == 0 {
                 return Err(invalid());
             }
@@ -159,7 +161,7 @@ impl fmt::Display for Duration {
         for (name, unit_millis) in UNITS {
             // Years and weeks only when exact: "90d" reads better than "12w6d".
             let exact_only = unit_millis >= MILLIS_PER_WEEK;
-            if exact_only && remaining % unit_millis != 0 {
+            if exact_only && !remaining.is_multiple_of(unit_millis) {
                 continue;
             }
             let count = remaining / unit_millis;
@@ -220,7 +222,10 @@ mod tests {
         assert_eq!(parse("1m1h"), invalid("1m1h"));
         assert_eq!(parse("1s1s"), invalid("1s1s"));
         assert_eq!(parse("1s1ms1s"), invalid("1s1ms1s"));
-        assert_eq!(parse("99999999999999999999s"), invalid("99999999999999999999s"));
+        assert_eq!(
+            parse("99999999999999999999s"),
+            invalid("99999999999999999999s")
+        );
         assert_eq!(
             parse("1.5h"),
             Err(ParseDurationError::UnknownUnit {
@@ -295,7 +300,17 @@ mod tests {
 
     #[test]
     fn formatting_round_trips() {
-        for text in ["0s", "1ms", "15s", "1m30s", "2h", "90d", "1y", "3w", "1d2h3m4s5ms"] {
+        for text in [
+            "0s",
+            "1ms",
+            "15s",
+            "1m30s",
+            "2h",
+            "90d",
+            "1y",
+            "3w",
+            "1d2h3m4s5ms",
+        ] {
             let parsed = Duration::parse(text).map(|d| d.to_string());
             assert_eq!(parsed.as_deref(), Ok(text));
         }

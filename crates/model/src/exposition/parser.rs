@@ -109,12 +109,13 @@ impl<'a> Parser<'a> {
             }
             if self.state == State::Eof {
                 self.state = State::Done;
+                self.line_no += 1;
                 return Some(Err(self.error_at(1, "unexpected text after # EOF")));
             }
             let rest = &self.src[self.pos..];
             let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
                 Some(p) => (&rest[..p], self.pos + p + 1),
-                None => (&rest[..], self.src.len()),
+                None => (rest, self.src.len()),
             };
             self.pos = next;
             self.line_no += 1;

@@ -37,8 +37,8 @@ struct Family {
     /// Metric points (label sets without `le`/`quantile`/state label) already finished.
     finished_points: HashSet<Vec<(String, String)>>,
     point: Option<Point>,
-    /// Last timestamp per series (sample name + labels); `None` when it had no timestamp.
-    series_ts: HashMap<(String, Vec<(String, String)>), Option<f64>>,
+    /// Last timestamp per series; `None` when it had no timestamp.
+    series_ts: HashMap<SeriesKey, Option<f64>>,
 }
 
 /// The samples of one metric point seen so far.
@@ -54,6 +54,9 @@ struct Point {
 }
 
 type Check = Result<(), String>;
+
+/// A series within a payload: sample name and sorted label pairs.
+type SeriesKey = (String, Vec<(String, String)>);
 
 impl Validator {
     pub(super) fn new(format: Format) -> Self {

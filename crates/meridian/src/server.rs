@@ -1,0 +1,118 @@
+//! `meridian server`: loads the configuration, serves HTTP, and runs the control loop that
+//! handles reloads (SIGHUP, `POST /-/reload`) and shutdown (SIGTERM, SIGINT, `POST /-/quit`).
+//!
+//! A configuration that fails to load at start-up stops the server with exit code 1; at a
+//! reload it is reported and the running configuration stays, as in Prometheus.
+
+use crate::cli::ServerOptions;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info};
+use web::{LifecycleRequest, SelfMetrics, WebOptions, WebState};
+
+pub fn run(opts: ServerOptions) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(err = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(serve(opts))
+}
+
+fn load_config(opts: &ServerOptions) -> Result<Arc<config::Config>, String> {
+    let cfg = config::Config::load(&opts.config_file).map_err(|e| e.to_string())?;
+    info!(filename = %opts.config_file.display(), "Completed loading of configuration file");
+    Ok(Arc::new(cfg))
+}
+
+async fn serve(opts: ServerOptions) -> ExitCode {
+    info!(version = env!("CARGO_PKG_VERSION"), "Starting Meridian");
+    let metrics = Arc::new(SelfMetrics::new());
+    let mut current = match load_config(&opts) {
+        Ok(c) => c,
+        Err(e) => {
+            error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
+            return ExitCode::FAILURE;
+        }
+    };
+    metrics.config_loaded(true);
+
+    let listener = match tokio::net::TcpListener::bind(opts.listen_address).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(address = %opts.listen_address, err = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (lifecycle_tx, mut lifecycle_rx) = mpsc::channel(8);
+    let state = WebState::new(
+        WebOptions {
+            enable_lifecycle: opts.enable_lifecycle,
+        },
+        lifecycle_tx,
+        metrics.clone(),
+    );
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let app = web::router(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    info!(address = %opts.listen_address, "Listening");
+
+    let signals = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    let (mut hup, mut term, mut int) = match signals {
+        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+        _ => {
+            error!("cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
+    state.set_ready(true);
+    info!("Server is ready to receive web requests.");
+
+    loop {
+        let reload_reply = tokio::select! {
+            _ = hup.recv() => None,
+            _ = term.recv() => { info!("Received SIGTERM, exiting gracefully..."); break; }
+            _ = int.recv() => { info!("Received SIGINT, exiting gracefully..."); break; }
+            req = lifecycle_rx.recv() => match req {
+                Some(LifecycleRequest::Reload(reply)) => Some(reply),
+                Some(LifecycleRequest::Quit) | None => { info!("Received termination request via web service, exiting gracefully..."); break; }
+            },
+        };
+        let outcome = load_config(&opts).map(|c| current = c);
+        metrics.config_loaded(outcome.is_ok());
+        if let Err(e) = &outcome {
+            error!(filename = %opts.config_file.display(), err = %e, "Error reloading config");
+        }
+        if let Some(reply) = reload_reply {
+            let _ = reply.send(outcome);
+        }
+    }
+
+    state.set_ready(false);
+    let _ = stop_tx.send(());
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => error!(err = %e, "HTTP server stopped with an error"),
+        Err(e) => error!(err = %e, "HTTP server task failed"),
+    }
+    drop(current);
+    info!("See you next time!");
+    ExitCode::SUCCESS
+}

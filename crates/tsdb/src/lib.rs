@@ -1,0 +1,5 @@
+//! Meridian's time-series database.
+//!
+//! - [`chunkenc`]: the XOR chunk codec (Prometheus encoding 1).
+
+pub mod chunkenc;

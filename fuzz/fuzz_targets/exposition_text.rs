@@ -1,0 +1,12 @@
+//! Fuzzes the text 0.0.4 parser (lenient and strict): no panic, no hang, and every payload it
+//! accepts survives a round trip through the encoder unchanged.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use model::exposition::Format;
+
+mod common;
+
+fuzz_target!(|data: &[u8]| {
+    common::check(data, Format::Text);
+});
