@@ -1,0 +1,264 @@
+//! Encoding of the records the head writes to its WAL, in Prometheus' record format.
+//!
+//! Series record (type 1): per series a big-endian `u64` id, a uvarint label count, then each
+//! name and value as a uvarint length and bytes. Samples record (type 2): the first id and
+//! timestamp as big-endian `u64`/`i64`, then per sample the id and timestamp as signed varint
+//! deltas from those and the value's 64 bits big-endian.
+
+use model::labels::Labels;
+use model::sample::Timestamp;
+
+pub const TYPE_SERIES: u8 = 1;
+pub const TYPE_SAMPLES: u8 = 2;
+
+/// A series as the WAL records it: id and label pairs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefSeries {
+    pub id: u64,
+    pub labels: Labels,
+}
+
+/// One sample of a series by id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefSample {
+    pub id: u64,
+    pub t: Timestamp,
+    pub v: f64,
+}
+
+/// A record that does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid WAL record: {0}")]
+pub struct RecordError(pub String);
+
+fn put_uvarint(buf: &mut Vec<u8>, x: u64) {
+    let mut tmp = [0u8; 10];
+    let n = crate::chunkenc::put_uvarint(&mut tmp, x);
+    buf.extend_from_slice(&tmp[..n]);
+}
+
+fn put_varint(buf: &mut Vec<u8>, x: i64) {
+    let mut tmp = [0u8; 10];
+    let n = crate::chunkenc::put_varint(&mut tmp, x);
+    buf.extend_from_slice(&tmp[..n]);
+}
+
+/// Appends a series record for `series` to `buf`.
+pub fn encode_series<'a>(series: impl IntoIterator<Item = (u64, &'a Labels)>, buf: &mut Vec<u8>) {
+    buf.push(TYPE_SERIES);
+    for (id, labels) in series {
+        buf.extend_from_slice(&id.to_be_bytes());
+        put_uvarint(buf, labels.len() as u64);
+        for l in labels {
+            put_uvarint(buf, l.name.len() as u64);
+            buf.extend_from_slice(l.name.as_bytes());
+            put_uvarint(buf, l.value.len() as u64);
+            buf.extend_from_slice(l.value.as_bytes());
+        }
+    }
+}
+
+/// Appends a samples record to `buf`; nothing when `samples` is empty.
+pub fn encode_samples(samples: &[RefSample], buf: &mut Vec<u8>) {
+    let Some(first) = samples.first() else { return };
+    buf.push(TYPE_SAMPLES);
+    buf.extend_from_slice(&first.id.to_be_bytes());
+    buf.extend_from_slice(&first.t.to_be_bytes());
+    for s in samples {
+        put_varint(buf, (s.id as i64).wrapping_sub(first.id as i64));
+        put_varint(buf, s.t.wrapping_sub(first.t));
+        buf.extend_from_slice(&s.v.to_bits().to_be_bytes());
+    }
+}
+
+/// A cursor over a record's bytes.
+struct Decoder<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Decoder<'a> {
+    fn err(what: &str) -> RecordError {
+        RecordError(format!("truncated {what}"))
+    }
+
+    fn be64(&mut self, what: &str) -> Result<u64, RecordError> {
+        let (head, rest) = self
+            .b
+            .split_first_chunk::<8>()
+            .ok_or_else(|| Self::err(what))?;
+        self.b = rest;
+        Ok(u64::from_be_bytes(*head))
+    }
+
+    fn uvarint(&mut self, what: &str) -> Result<u64, RecordError> {
+        let mut x: u64 = 0;
+        let mut s = 0u32;
+        for i in 0..10 {
+            let (&b, rest) = self.b.split_first().ok_or_else(|| Self::err(what))?;
+            self.b = rest;
+            if b < 0x80 {
+                if i == 9 && b > 1 {
+                    return Err(RecordError(format!("varint overflow in {what}")));
+                }
+                return Ok(x | (u64::from(b) << s));
+            }
+            x |= u64::from(b & 0x7f) << s;
+            s += 7;
+        }
+        Err(RecordError(format!("varint overflow in {what}")))
+    }
+
+    fn varint(&mut self, what: &str) -> Result<i64, RecordError> {
+        let ux = self.uvarint(what)?;
+        let x = (ux >> 1) as i64;
+        Ok(if ux & 1 != 0 { !x } else { x })
+    }
+
+    fn string(&mut self, what: &str) -> Result<&'a str, RecordError> {
+        let n = usize::try_from(self.uvarint(what)?).map_err(|_| Self::err(what))?;
+        if n > self.b.len() {
+            return Err(Self::err(what));
+        }
+        let (s, rest) = self.b.split_at(n);
+        self.b = rest;
+        std::str::from_utf8(s).map_err(|_| RecordError(format!("{what} is not UTF-8")))
+    }
+}
+
+/// Decodes a series record (type byte included) into `out`, calling `intern` for strings.
+pub fn decode_series(
+    rec: &[u8],
+    out: &mut Vec<RefSeries>,
+    mut intern: impl FnMut(&str) -> model::labels::Sym,
+) -> Result<(), RecordError> {
+    let (&t, body) = rec
+        .split_first()
+        .ok_or_else(|| RecordError("empty record".into()))?;
+    if t != TYPE_SERIES {
+        return Err(RecordError(format!(
+            "expected a series record, got type {t}"
+        )));
+    }
+    let mut d = Decoder { b: body };
+    while !d.b.is_empty() {
+        let id = d.be64("series id")?;
+        let n = d.uvarint("label count")?;
+        // Each label needs at least two bytes; a larger count is corrupt, not an allocation.
+        if n > (d.b.len() as u64) / 2 {
+            return Err(RecordError("label count larger than the record".into()));
+        }
+        let mut labels = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let name = intern(d.string("label name")?);
+            let value = intern(d.string("label value")?);
+            labels.push(model::labels::Label { name, value });
+        }
+        let labels = Labels::from_vec(labels).map_err(|e| RecordError(e.to_string()))?;
+        out.push(RefSeries { id, labels });
+    }
+    Ok(())
+}
+
+/// Decodes a samples record (type byte included) into `out`.
+pub fn decode_samples(rec: &[u8], out: &mut Vec<RefSample>) -> Result<(), RecordError> {
+    let (&t, body) = rec
+        .split_first()
+        .ok_or_else(|| RecordError("empty record".into()))?;
+    if t != TYPE_SAMPLES {
+        return Err(RecordError(format!(
+            "expected a samples record, got type {t}"
+        )));
+    }
+    let mut d = Decoder { b: body };
+    if d.b.is_empty() {
+        return Ok(());
+    }
+    let first_id = d.be64("first id")?;
+    let first_t = d.be64("first timestamp")? as i64;
+    while !d.b.is_empty() {
+        let id = (first_id as i64).wrapping_add(d.varint("id delta")?) as u64;
+        let t = first_t.wrapping_add(d.varint("timestamp delta")?);
+        let v = f64::from_bits(d.be64("value")?);
+        out.push(RefSample { id, t, v });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_and_samples_round_trip() {
+        let a = Labels::from_static(&[("__name__", "up"), ("job", "node")]);
+        let b = Labels::from_static(&[("__name__", "x")]);
+        let mut buf = Vec::new();
+        encode_series([(7, &a), (9, &b)], &mut buf);
+        let mut out = Vec::new();
+        decode_series(&buf, &mut out, model::labels::Sym::new).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                RefSeries { id: 7, labels: a },
+                RefSeries { id: 9, labels: b }
+            ]
+        );
+
+        let samples = vec![
+            RefSample {
+                id: 9,
+                t: 1000,
+                v: 1.5,
+            },
+            RefSample {
+                id: 7,
+                t: 999,
+                v: model::sample::stale_nan(),
+            },
+            RefSample {
+                id: 100,
+                t: -5,
+                v: f64::INFINITY,
+            },
+        ];
+        let mut buf = Vec::new();
+        encode_samples(&samples, &mut buf);
+        let mut got = Vec::new();
+        decode_samples(&buf, &mut got).unwrap();
+        assert_eq!(got.len(), 3);
+        for (g, s) in got.iter().zip(&samples) {
+            assert_eq!((g.id, g.t, g.v.to_bits()), (s.id, s.t, s.v.to_bits()));
+        }
+    }
+
+    #[test]
+    fn truncated_records_are_errors() {
+        let a = Labels::from_static(&[("__name__", "up")]);
+        let mut buf = Vec::new();
+        encode_series([(1, &a)], &mut buf);
+        // A lone type byte is a valid record with no series; any longer prefix is truncated.
+        for cut in 2..buf.len() {
+            let mut out = Vec::new();
+            assert!(
+                decode_series(&buf[..cut], &mut out, model::labels::Sym::new).is_err(),
+                "cut {cut}"
+            );
+        }
+        let mut buf = Vec::new();
+        encode_samples(
+            &[RefSample {
+                id: 1,
+                t: 2,
+                v: 3.0,
+            }],
+            &mut buf,
+        );
+        // 17 bytes (type, first id, first timestamp) are a valid record with no samples.
+        for cut in (2..17).chain(18..buf.len()) {
+            assert!(
+                decode_samples(&buf[..cut], &mut Vec::new()).is_err(),
+                "cut {cut}"
+            );
+        }
+    }
+}
