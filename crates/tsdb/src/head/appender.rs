@@ -1,0 +1,164 @@
+//! The head's appender: buffers a batch, writes it to the WAL on commit, then applies it.
+
+use super::HeadInner;
+use super::series::{MemSeries, SeriesData};
+use crate::wal::record::{self, RefSample};
+use model::labels::Labels;
+use model::sample::Timestamp;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use storage::{AppendError, Appender, SeriesRef, StorageError};
+
+/// A batch of samples for the head.
+pub struct HeadAppender {
+    head: Arc<HeadInner>,
+    samples: Vec<(Arc<MemSeries>, Timestamp, f64)>,
+    /// Last (timestamp, value bits) per series id within this batch.
+    batch_last: HashMap<u32, (Timestamp, u64)>,
+    buf: Vec<u8>,
+}
+
+impl HeadAppender {
+    pub(super) fn new(head: Arc<HeadInner>) -> Self {
+        HeadAppender {
+            head,
+            samples: Vec::new(),
+            batch_last: HashMap::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    fn validate(labels: &Labels) -> Result<(), AppendError> {
+        if labels.is_empty() {
+            return Err(AppendError::InvalidLabels("empty label set".into()));
+        }
+        if labels.iter().any(|l| l.name.is_empty()) {
+            return Err(AppendError::InvalidLabels("empty label name".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Appender for HeadAppender {
+    fn append(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        if t < self.head.min_valid_time() {
+            self.head
+                .stats
+                .out_of_bounds
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::OutOfBounds);
+        }
+        // A reference from an earlier append is trusted (the scrape cache passes it back), as
+        // Prometheus does; an unknown one falls back to the labels.
+        let s = match series
+            .and_then(|r| u32::try_from(r).ok())
+            .and_then(|id| self.head.get(id))
+        {
+            Some(s) => s,
+            None => {
+                Self::validate(labels)?;
+                self.head.get_or_create(labels)
+            }
+        };
+        let last = match self.batch_last.get(&s.id) {
+            Some(l) => Some(*l),
+            None => s.data.lock().unwrap_or_else(|e| e.into_inner()).last(),
+        };
+        match SeriesData::check(last, t, v) {
+            Ok(true) => {}
+            Ok(false) => return Ok(u64::from(s.id)),
+            Err(e) => {
+                let counter = match e {
+                    AppendError::OutOfOrder => &self.head.stats.out_of_order,
+                    _ => &self.head.stats.duplicates,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        self.batch_last.insert(s.id, (t, v.to_bits()));
+        let id = s.id;
+        self.samples.push((s, t, v));
+        Ok(u64::from(id))
+    }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        if self.samples.is_empty() {
+            return Ok(());
+        }
+        if self.head.closed.load(Ordering::Acquire) {
+            self.rollback()?;
+            return Err(StorageError::Closed);
+        }
+        // WAL first: series records for series never logged, then the samples.
+        self.buf.clear();
+        let mut unlogged: Vec<&Arc<MemSeries>> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (s, _, _) in &self.samples {
+            if !s.wal_logged.load(Ordering::Acquire) && seen.insert(s.id) {
+                unlogged.push(s);
+            }
+        }
+        let series_labels: Vec<(u64, Labels)> = unlogged
+            .iter()
+            .map(|s| (u64::from(s.id), self.head.labels_of(s)))
+            .collect();
+        let mut series_rec = Vec::new();
+        if !series_labels.is_empty() {
+            record::encode_series(
+                series_labels.iter().map(|(id, l)| (*id, l)),
+                &mut series_rec,
+            );
+        }
+        let refs: Vec<RefSample> = self
+            .samples
+            .iter()
+            .map(|(s, t, v)| RefSample {
+                id: u64::from(s.id),
+                t: *t,
+                v: *v,
+            })
+            .collect();
+        record::encode_samples(&refs, &mut self.buf);
+        // Samples are applied while the WAL lock is held, so memory sees batches in WAL order
+        // and a replay reproduces exactly what was accepted live.
+        let mut wal = self.head.wal.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(w) = wal.as_mut() else {
+            drop(wal);
+            self.rollback()?;
+            return Err(StorageError::Closed);
+        };
+        let mut records: Vec<&[u8]> = Vec::with_capacity(2);
+        if !series_rec.is_empty() {
+            records.push(&series_rec);
+        }
+        records.push(&self.buf);
+        if let Err(e) = w.log(&records) {
+            drop(wal);
+            self.rollback()?;
+            return Err(StorageError::Io(format!("writing the WAL: {e}")));
+        }
+        for s in unlogged {
+            s.wal_logged.store(true, Ordering::Release);
+        }
+        for (s, t, v) in self.samples.drain(..) {
+            self.head.apply(&s, t, v);
+        }
+        drop(wal);
+        self.batch_last.clear();
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> Result<(), StorageError> {
+        self.samples.clear();
+        self.batch_last.clear();
+        Ok(())
+    }
+}
