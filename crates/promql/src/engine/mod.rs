@@ -1,0 +1,138 @@
+//! The PromQL evaluation engine: instant and range queries over any `storage::Queryable`,
+//! with Prometheus 3.x semantics.
+//!
+//! Evaluation is range-first: every node of the tree is evaluated once over all the query's
+//! steps (an instant query is a range of one step). A vector selector reads each of its series
+//! once for the whole range and picks the sample for each step with a moving cursor; range
+//! functions slide a window over that buffer; binary operators and aggregations then work
+//! step by step on the per-step vectors. See `eval.rs` for the walk and the modules beside it
+//! for the operators and functions.
+
+mod aggregate;
+mod binary;
+mod eval;
+mod functions;
+mod types;
+
+pub use types::{Annotation, AnnotationKind, QueryError, QueryResult, Sample, Series, Value};
+
+use crate::{Expr, ParserOptions, parse_with_options};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration as StdDuration;
+use storage::Queryable;
+
+/// Engine settings (Prometheus' `--query.*` flags).
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (`--query.lookback-delta`), ms.
+    pub lookback_delta: i64,
+    /// Step of subqueries written without one (`x[5m:]`), ms: Prometheus uses the global
+    /// evaluation interval.
+    pub default_subquery_step: i64,
+    /// Most samples a query may hold in memory at once (`--query.max-samples`).
+    pub max_samples: usize,
+    /// Wall-clock limit of one query (`--query.timeout`).
+    pub timeout: StdDuration,
+    /// Drop `__name__` at the end of evaluation instead of at each function or operator
+    /// (Prometheus' `promql-delayed-name-removal` feature flag).
+    pub delayed_name_removal: bool,
+    /// Parser feature switches.
+    pub parser: ParserOptions,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta: 5 * 60 * 1000,
+            default_subquery_step: 60 * 1000,
+            max_samples: 50_000_000,
+            timeout: StdDuration::from_secs(120),
+            delayed_name_removal: false,
+            parser: ParserOptions::default(),
+        }
+    }
+}
+
+/// Cancels a running query when set (the HTTP layer sets it when the client goes away).
+pub type CancelFlag = Arc<AtomicBool>;
+
+/// The engine. Cheap to share: it holds only its options.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> Engine {
+        Engine { opts }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Parses `query` with the engine's parser options.
+    pub fn parse(&self, query: &str) -> Result<Expr, QueryError> {
+        parse_with_options(query, &self.opts.parser).map_err(QueryError::Parse)
+    }
+
+    /// Evaluates `query` at time `t` (ms).
+    pub fn instant_query(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        t: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = self.parse(query)?;
+        self.instant_query_expr(storage, &expr, t, None)
+    }
+
+    /// Evaluates `query` at every step from `start` to `end` (ms, inclusive).
+    pub fn range_query(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = self.parse(query)?;
+        self.range_query_expr(storage, &expr, start, end, step, None)
+    }
+
+    /// Evaluates a parsed expression at time `t`.
+    pub fn instant_query_expr(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        t: i64,
+        cancel: Option<CancelFlag>,
+    ) -> Result<QueryResult, QueryError> {
+        eval::run(&self.opts, storage, expr, t, t, 0, true, cancel)
+    }
+
+    /// Evaluates a parsed expression over a range; the result is always a matrix (a scalar
+    /// becomes one series with no labels).
+    pub fn range_query_expr(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        cancel: Option<CancelFlag>,
+    ) -> Result<QueryResult, QueryError> {
+        if end < start {
+            return Err(QueryError::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        if step <= 0 {
+            return Err(QueryError::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        eval::run(&self.opts, storage, expr, start, end, step, false, cancel)
+    }
+}
