@@ -12,7 +12,10 @@
 //! - Go rejects repetition counts above 1000; so do we.
 //!
 //! Prometheus anchors every matcher regex and lets `.` match a newline: the pattern `p` is
-//! matched as `^(?s:p)$`. [`AnchoredRegex`] does that and picks a cheaper strategy when the
+//! matched as `^(?s:p)$`. One deliberate difference: Prometheus builds that string by
+//! concatenation, so an unbalanced pattern such as `a)|(b` closes the wrapping group early,
+//! compiles, and matches unanchored. Here a pattern must be a valid regex on its own first;
+//! such patterns are rejected with an error instead of silently matching almost anything. [`AnchoredRegex`] does that and picks a cheaper strategy when the
 //! pattern is a literal, a prefix/suffix/substring, an alternation of literals (a set lookup,
 //! which also sidesteps compiled-size limits on huge alternations), `.*` or `.+`.
 
@@ -244,6 +247,8 @@ impl AnchoredRegex {
     /// Compiles `pattern` (Go syntax) anchored at both ends, with `.` matching newlines.
     pub fn new(pattern: &str) -> Result<Self, RegexError> {
         let translated = translate_go_regex(pattern)?;
+        // Valid on its own, so that wrapping cannot change its structure.
+        parse_hir(&translated)?;
         let wrapped = format!("(?s:{translated})");
         let hir = parse_hir(&wrapped)?;
         let strategy = match analyze(&hir) {
@@ -315,6 +320,7 @@ pub struct CapturingRegex {
 impl CapturingRegex {
     pub fn new(pattern: &str) -> Result<Self, RegexError> {
         let translated = translate_go_regex(pattern)?;
+        parse_hir(&translated)?;
         let wrapped = format!("^(?s:{translated})$");
         parse_hir(&wrapped)?;
         let re = regex::RegexBuilder::new(&wrapped)
@@ -572,6 +578,15 @@ mod tests {
         assert!(m(r"[[]", "["));
         assert!(m(r"[[:digit:]x]", "7"));
         assert!(m(r"[]a]", "]"));
+    }
+
+    #[test]
+    fn unbalanced_patterns_cannot_escape_the_anchors() {
+        // Found by the regex fuzz target: `)` would close the wrapping group.
+        for p in ["a)|(b", "f.obb|)||-|a(", ")(", "a)"] {
+            assert!(AnchoredRegex::new(p).is_err(), "{p}");
+            assert!(CapturingRegex::new(p).is_err(), "{p}");
+        }
     }
 
     #[test]

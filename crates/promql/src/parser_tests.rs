@@ -439,7 +439,7 @@ fn error_messages_and_positions() {
         ),
         (
             "foo[1.5m]",
-            "1:5: parse error: not a valid duration string: \"1.5m\"",
+            "1:5: parse error: unknown unit \".\" in duration \"1.5m\"",
         ),
         (
             "foo[30m1h]",
