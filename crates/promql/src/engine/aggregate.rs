@@ -200,22 +200,34 @@ impl Ev<'_> {
                 0
             };
             let mut error: Option<QueryError> = None;
+            let mut ignored_histogram = false;
             cursor.at(&input, ts, |si, point| {
                 if error.is_some() {
                     return;
                 }
                 let acc = &mut accs[group_of[si]];
-                if point.h.is_some()
-                    && !matches!(
-                        a.op,
+                if point.h.is_some() {
+                    match a.op {
                         AggregateOp::Count
-                            | AggregateOp::Group
-                            | AggregateOp::Limitk
-                            | AggregateOp::LimitRatio
-                    )
-                {
-                    error = Some(unsupported_histograms(a.op.as_str()));
-                    return;
+                        | AggregateOp::Group
+                        | AggregateOp::Limitk
+                        | AggregateOp::LimitRatio => {}
+                        // Prometheus skips histograms in these, with an info annotation.
+                        AggregateOp::Min
+                        | AggregateOp::Max
+                        | AggregateOp::Topk
+                        | AggregateOp::Bottomk
+                        | AggregateOp::Quantile
+                        | AggregateOp::Stddev
+                        | AggregateOp::Stdvar => {
+                            ignored_histogram = true;
+                            return;
+                        }
+                        _ => {
+                            error = Some(unsupported_histograms(a.op.as_str()));
+                            return;
+                        }
+                    }
                 }
                 let f = point.f;
                 let drop = input[si].drop_name;
@@ -329,6 +341,13 @@ impl Ev<'_> {
             if let Some(e) = error {
                 return Err(e);
             }
+            if ignored_histogram {
+                let span = if selecting { a.span } else { a.expr.span() };
+                self.info(
+                    format!("ignored histogram in {} aggregation", a.op.as_str()),
+                    span,
+                );
+            }
             for (g, acc) in accs.iter_mut().enumerate() {
                 if !acc.seen {
                     continue;
@@ -412,8 +431,16 @@ impl Ev<'_> {
     }
 
     fn count_values(&mut self, a: &Aggregate, grouping: &[&str]) -> Result<Evaluated, QueryError> {
-        let label = match &a.param {
-            Some(Expr::StringLiteral(s)) => s.to_string_lossy(),
+        let label = match a.param.as_ref().map(super::eval::unwrap_parens) {
+            Some(Expr::StringLiteral(s)) => match s.as_str() {
+                Some(l) => l.to_string(),
+                None => {
+                    return Err(QueryError::Execution(format!(
+                        "invalid label name {:?}",
+                        s.to_string_lossy()
+                    )));
+                }
+            },
             _ => {
                 return Err(QueryError::Execution(
                     "count_values needs a string parameter".into(),

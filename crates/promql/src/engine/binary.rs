@@ -229,11 +229,9 @@ impl Ev<'_> {
         // One-to-many is many-to-one with the sides swapped.
         let swapped = m.card == Cardinality::OneToMany;
         let (many, one) = if swapped { (r, l) } else { (l, r) };
-        let (fill_many, fill_one) = if swapped {
-            (m.fill.rhs, m.fill.lhs)
-        } else {
-            (m.fill.lhs, m.fill.rhs)
-        };
+        // Prometheus applies `fill_right` to a missing "one" side and `fill_left` to a missing
+        // "many" side after the group_right swap, so the fill values are not swapped.
+        let (fill_many, fill_one) = (m.fill.lhs, m.fill.rhs);
         let many_sig: Vec<Labels> = many.iter().map(|s| Self::signature(&s.labels, m)).collect();
         let one_sig: Vec<Labels> = one.iter().map(|s| Self::signature(&s.labels, m)).collect();
         let mut many_c = StepCursor::new(&many);

@@ -383,17 +383,33 @@ impl<'a> Ev<'a> {
                         "cannot do range evaluation of matrix selector".into(),
                     ));
                 }
-                let raw = self.load_range(&ms.selector, self.duration_ms(&ms.range)?)?;
-                Ok(Evaluated::Range(
-                    raw.into_iter()
-                        .map(|r| SeriesData {
-                            labels: r.labels,
-                            points: r.samples,
+                // An instant query's matrix result: exactly the window (with synthetic edge
+                // points for anchored and smoothed selectors).
+                let range = self.duration_ms(&ms.range)?;
+                let (at, offset) = self.selector_times(&ms.selector)?;
+                let r = self.ref_time(0, at, offset);
+                let raw = self.load_range(&ms.selector, range)?;
+                let vs = &ms.selector;
+                let mat = raw
+                    .into_iter()
+                    .map(|s| {
+                        let points = if vs.anchored || vs.smoothed {
+                            extend_floats(&s.samples, r - range, r, vs.smoothed)
+                        } else {
+                            s.samples
+                                .into_iter()
+                                .filter(|p| p.t > r - range && p.t <= r)
+                                .collect()
+                        };
+                        SeriesData {
+                            labels: s.labels,
+                            points,
                             drop_name: false,
-                        })
-                        .filter(|s| !s.points.is_empty())
-                        .collect(),
-                ))
+                        }
+                    })
+                    .filter(|s| !s.points.is_empty())
+                    .collect();
+                Ok(Evaluated::Range(mat))
             }
             Expr::Subquery(sq) => {
                 if self.start != self.end {
@@ -521,10 +537,8 @@ impl<'a> Ev<'a> {
 
     /// An instant vector selector over all steps.
     pub fn eval_vector_selector(&mut self, vs: &VectorSelector) -> Result<Mat, QueryError> {
-        if vs.anchored || vs.smoothed {
-            return Err(QueryError::Execution(
-                "the anchored and smoothed modifiers are not supported yet".into(),
-            ));
+        if vs.smoothed {
+            return self.eval_smoothed_selector(vs);
         }
         let (at, offset) = self.selector_times(vs)?;
         let lookback = self.opts.lookback_delta;
@@ -609,25 +623,74 @@ impl<'a> Ev<'a> {
         vs: &VectorSelector,
         range: i64,
     ) -> Result<Vec<RawSeries>, QueryError> {
-        if vs.anchored || vs.smoothed {
-            return Err(QueryError::Execution(
-                "the anchored and smoothed modifiers are not supported yet".into(),
-            ));
-        }
         let (at, offset) = self.selector_times(vs)?;
         let (first, last) = self.ref_range(at, offset);
-        if self.start == self.end {
-            // An instant query's matrix result: exactly the window.
-            let raw = self.select(vs, first - range + 1, last, range, false)?;
-            return Ok(raw
-                .into_iter()
-                .map(|mut s| {
-                    s.samples.retain(|p| p.t > first - range && p.t <= last);
-                    s
-                })
-                .collect());
+        let lookback = self.opts.lookback_delta;
+        // Anchored and smoothed windows also see the sample before the window (and, smoothed,
+        // the one after it) to anchor or interpolate the edges.
+        let (before, after) = match (vs.anchored, vs.smoothed) {
+            (true, _) => (lookback, 0),
+            (_, true) => (lookback, lookback),
+            _ => (0, 0),
+        };
+        let raw = self.select(vs, first - range - before + 1, last + after, range, false)?;
+        if (vs.anchored || vs.smoothed)
+            && raw.iter().any(|s| s.samples.iter().any(|p| p.h.is_some()))
+        {
+            return Err(QueryError::Execution(
+                "smoothed and anchored modifiers do not work with native histograms".into(),
+            ));
         }
-        self.select(vs, first - range + 1, last, range, false)
+        Ok(raw)
+    }
+
+    /// `x smoothed`: at each step, the value interpolated between the samples around it
+    /// (within the lookback), or the last value when there is none after it.
+    fn eval_smoothed_selector(&mut self, vs: &VectorSelector) -> Result<Mat, QueryError> {
+        let (at, offset) = self.selector_times(vs)?;
+        let lookback = self.opts.lookback_delta;
+        let (first, last) = self.ref_range(at, offset);
+        let raw = self.select(vs, first - lookback + 1, last + lookback, 0, false)?;
+        let mut out = Vec::new();
+        for s in raw {
+            if s.samples.iter().any(|p| p.h.is_some()) {
+                return Err(QueryError::Execution(
+                    "smoothed and anchored modifiers do not work with native histograms".into(),
+                ));
+            }
+            let mut points = Vec::new();
+            for i in 0..self.steps() {
+                let r = self.ref_time(i, at, offset);
+                let window: Vec<&Point> = s
+                    .samples
+                    .iter()
+                    .filter(|p| p.t > r - lookback && p.t <= r + lookback)
+                    .collect();
+                let idx = window.partition_point(|p| p.t < r);
+                let v = match (
+                    window.get(idx),
+                    idx.checked_sub(1).and_then(|j| window.get(j)),
+                ) {
+                    (Some(next), _) if next.t == r => Some(next.f),
+                    (Some(next), Some(prev)) => {
+                        Some(interpolate((prev.t, prev.f), (next.t, next.f), r, false))
+                    }
+                    (None, Some(prev)) => Some(prev.f),
+                    _ => None,
+                };
+                if let Some(v) = v {
+                    points.push(Point::float(self.step_ts(i), v));
+                }
+            }
+            if !points.is_empty() {
+                out.push(SeriesData {
+                    labels: s.labels,
+                    points,
+                    drop_name: false,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Evaluates a subquery's inner expression on its own grid. Returns the inner series (points
@@ -698,6 +761,65 @@ impl<'a> Ev<'a> {
             offset,
         ))
     }
+}
+
+/// Linear interpolation at `t` between two samples; for counters a drop means a reset, so the
+/// line starts from zero.
+pub(super) fn interpolate(p1: (i64, f64), p2: (i64, f64), t: i64, is_counter: bool) -> f64 {
+    let y1 = if is_counter && p2.1 < p1.1 { 0.0 } else { p1.1 };
+    y1 + (p2.1 - y1) * (t - p1.0) as f64 / (p2.0 - p1.0) as f64
+}
+
+/// The samples of an anchored or smoothed window `(mint, maxt]`: a point at `mint` carrying
+/// the value at the window start (the last earlier sample, or interpolated when smoothed), the
+/// samples strictly inside, and a point at `maxt` with the value at the end.
+pub(super) fn extend_floats(samples: &[Point], mint: i64, maxt: i64, smoothed: bool) -> Vec<Point> {
+    if samples.is_empty() {
+        return Vec::new();
+    }
+    let mut last = samples.len() - 1;
+    let mut first = samples[..last]
+        .partition_point(|p| p.t <= mint)
+        .saturating_sub(1);
+    if smoothed {
+        last = samples[..last].partition_point(|p| p.t < maxt);
+    }
+    if samples[last].t <= mint {
+        return Vec::new();
+    }
+    let f = |p: &Point| (p.t, p.f);
+    let left = if smoothed && samples[first].t < mint && first + 1 < samples.len() {
+        interpolate(f(&samples[first]), f(&samples[first + 1]), mint, false)
+    } else {
+        samples[first].f
+    };
+    let right = if smoothed && last > 0 && samples[last].t > maxt {
+        interpolate(f(&samples[last - 1]), f(&samples[last]), maxt, false)
+    } else {
+        samples[last].f
+    };
+    if samples[first].t <= mint {
+        first += 1;
+    }
+    let mut out = vec![Point::float(mint, left)];
+    let inner_end = if samples[last].t >= maxt {
+        last
+    } else {
+        last + 1
+    };
+    if first < inner_end {
+        out.extend(samples[first..inner_end].iter().cloned());
+    }
+    out.push(Point::float(maxt, right));
+    out
+}
+
+/// The expression inside any number of parentheses (which never change a value's type).
+pub(super) fn unwrap_parens(mut e: &Expr) -> &Expr {
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    e
 }
 
 /// A series with the raw samples a range function windows over.

@@ -10,6 +10,7 @@
 
 use super::eval::{
     Ev, Evaluated, Mat, Point, RawSeries, SeriesData, StepCursor, unsupported_histograms,
+    unwrap_parens,
 };
 use super::types::QueryError;
 use crate::ast::{Call, Expr, Span};
@@ -223,6 +224,8 @@ struct Window<'w> {
     range: i64,
     /// Scalar arguments at this step, in argument order (the range argument excluded).
     params: &'w [f64],
+    anchored: bool,
+    smoothed: bool,
 }
 
 /// The result of a range function for one window.
@@ -246,6 +249,36 @@ impl Ev<'_> {
                     .collect(),
             )),
             "pi" => Ok(Evaluated::Scalar(vec![std::f64::consts::PI; steps])),
+            "start" => Ok(Evaluated::Scalar(vec![
+                self.query_start as f64 / 1000.0;
+                steps
+            ])),
+            "end" => Ok(Evaluated::Scalar(vec![
+                self.query_end as f64 / 1000.0;
+                steps
+            ])),
+            "range" => Ok(Evaluated::Scalar(vec![
+                (self.query_end - self.query_start)
+                    as f64
+                    / 1000.0;
+                steps
+            ])),
+            "step" => {
+                let step = if self.query_start == self.query_end {
+                    0
+                } else {
+                    self.interval
+                };
+                Ok(Evaluated::Scalar(vec![step as f64 / 1000.0; steps]))
+            }
+            "min_of" | "max_of" => {
+                let a = self.eval_scalar(&c.args[0])?;
+                let b = self.eval_scalar(&c.args[1])?;
+                let pick = if name == "min_of" { go_min } else { go_max };
+                Ok(Evaluated::Scalar(
+                    a.iter().zip(&b).map(|(x, y)| pick(*x, *y)).collect(),
+                ))
+            }
             "vector" => {
                 let v = self.eval_scalar(&c.args[0])?;
                 let points = v
@@ -278,7 +311,12 @@ impl Ev<'_> {
                 Ok(Evaluated::Scalar(out))
             }
             "timestamp" => {
-                let mut mat = match &c.args[0] {
+                // Parentheses do not hide the selector (Prometheus unwraps them).
+                let mut arg = &c.args[0];
+                while let Expr::Paren(p) = arg {
+                    arg = &p.expr;
+                }
+                let mut mat = match arg {
                     Expr::VectorSelector(vs) => self.eval_selector_timestamps(vs)?,
                     other => {
                         let mut m = self.eval_vector(other)?;
@@ -336,7 +374,7 @@ impl Ev<'_> {
                     if hi[i] < lo[i] {
                         None
                     } else {
-                        Some(lo[i].max(hi[i].min(f)))
+                        Some(go_max(lo[i], go_min(hi[i], f)))
                     }
                 });
                 Ok(Evaluated::Vector(self.merge_if_immediate(mat)?))
@@ -411,11 +449,12 @@ impl Ev<'_> {
     }
 
     fn eval_range_function(&mut self, c: &Call, f: RangeFn) -> Result<Evaluated, QueryError> {
-        let Some(matrix_idx) = c
-            .args
-            .iter()
-            .position(|a| matches!(a, Expr::MatrixSelector(_) | Expr::Subquery(_)))
-        else {
+        let Some(matrix_idx) = c.args.iter().position(|a| {
+            matches!(
+                unwrap_parens(a),
+                Expr::MatrixSelector(_) | Expr::Subquery(_)
+            )
+        }) else {
             return Err(QueryError::Execution(format!(
                 "{}() needs a range vector argument",
                 c.func.name
@@ -428,9 +467,24 @@ impl Ev<'_> {
                 scalar_args.push(self.eval_scalar(a)?);
             }
         }
-        let arg = &c.args[matrix_idx];
+        let arg = unwrap_parens(&c.args[matrix_idx]);
+        let (mut anchored, mut smoothed) = (false, false);
         let (series, range, at, offset) = match arg {
             Expr::MatrixSelector(ms) => {
+                (anchored, smoothed) = (ms.selector.anchored, ms.selector.smoothed);
+                let name = c.func.name;
+                if anchored && !ANCHORED_SAFE.contains(&name) {
+                    return Err(QueryError::Execution(format!(
+                        "anchored modifier can only be used with: {} - not with {name}",
+                        ANCHORED_SAFE.join(", ")
+                    )));
+                }
+                if smoothed && !SMOOTHED_SAFE.contains(&name) {
+                    return Err(QueryError::Execution(format!(
+                        "smoothed modifier can only be used with: {} - not with {name}",
+                        SMOOTHED_SAFE.join(", ")
+                    )));
+                }
                 let range = self.duration_ms(&ms.range)?;
                 let (at, offset) = self.selector_times(&ms.selector)?;
                 (self.load_range(&ms.selector, range)?, range, at, offset)
@@ -454,6 +508,8 @@ impl Ev<'_> {
         let mut out: Mat = Vec::with_capacity(series.len());
         let mut covered = vec![false; steps];
         let mut params = vec![0.0; scalar_args.len()];
+        // Reused for every window: the floats of the window.
+        let mut scratch: Vec<(i64, f64)> = Vec::new();
         for RawSeries {
             labels,
             samples,
@@ -465,10 +521,18 @@ impl Ev<'_> {
             let (mut lo, mut hi) = (0usize, 0usize);
             for i in 0..steps {
                 let r = self.ref_time(i, at, offset);
-                while hi < samples.len() && samples[hi].t <= r {
+                // Anchored windows reach back one lookback further for the sample that anchors
+                // the start; smoothed ones also reach past the end to interpolate it.
+                let lookback = self.opts.lookback_delta;
+                let (back, ahead) = match (anchored, smoothed) {
+                    (true, _) => (lookback, 0),
+                    (_, true) => (lookback, lookback),
+                    _ => (0, 0),
+                };
+                while hi < samples.len() && samples[hi].t <= r + ahead {
                     hi += 1;
                 }
-                while lo < hi && samples[lo].t <= r - range {
+                while lo < hi && samples[lo].t <= r - range - back {
                     lo += 1;
                 }
                 // With @ every step sees the same window; pointers never move backwards.
@@ -489,8 +553,10 @@ impl Ev<'_> {
                     range_end: r,
                     range,
                     params: &params,
+                    anchored,
+                    smoothed,
                 };
-                match self.apply_range_fn(f, &w, &labels, arg_span)? {
+                match self.apply_range_fn(f, &w, &labels, arg_span, &mut scratch)? {
                     Out::None => {}
                     Out::Float(v) => points.push(Point::float(w.ts, v)),
                     Out::Point(mut p) => {
@@ -558,6 +624,7 @@ impl Ev<'_> {
         w: &Window<'_>,
         labels: &Labels,
         span: Span,
+        scratch: &mut Vec<(i64, f64)>,
     ) -> Result<Out, QueryError> {
         let has_hist = w.samples.iter().any(|p| p.h.is_some());
         if has_hist && !f.value_agnostic() {
@@ -579,21 +646,58 @@ impl Ev<'_> {
                 );
                 return Ok(Out::None);
             }
-            return Err(unsupported_histograms(&format!("{f:?}")));
+            let float_only = matches!(
+                f,
+                RangeFn::MinOverTime
+                    | RangeFn::MaxOverTime
+                    | RangeFn::QuantileOverTime
+                    | RangeFn::StddevOverTime
+                    | RangeFn::StdvarOverTime
+                    | RangeFn::MadOverTime
+                    | RangeFn::Deriv
+                    | RangeFn::PredictLinear
+                    | RangeFn::DoubleExponentialSmoothing
+                    | RangeFn::TsOfMinOverTime
+                    | RangeFn::TsOfMaxOverTime
+            );
+            if !float_only {
+                return Err(unsupported_histograms(&format!("{f:?}")));
+            }
+            // These functions look at floats only: histograms in a mixed range are ignored
+            // (with an info), a range of only histograms gives no result.
+            if !has_float {
+                return Ok(Out::None);
+            }
+            let name = labels.metric_name().unwrap_or("");
+            self.info(
+                format!("ignored histograms in a range containing both floats and histograms for metric name {name:?}"),
+                span,
+            );
         }
-        let floats: Vec<(i64, f64)> = w
-            .samples
-            .iter()
-            .filter(|p| p.h.is_none())
-            .map(|p| (p.t, p.f))
-            .collect();
+        scratch.clear();
+        scratch.extend(
+            w.samples
+                .iter()
+                .filter(|p| p.h.is_none())
+                .map(|p| (p.t, p.f)),
+        );
+        let floats: &[(i64, f64)] = scratch;
         let vals = || floats.iter().map(|(_, v)| *v);
         Ok(match f {
+            RangeFn::Rate | RangeFn::Increase | RangeFn::Delta if w.anchored || w.smoothed => {
+                let is_counter = f != RangeFn::Delta;
+                let is_rate = f == RangeFn::Rate;
+                let (start, end) = (w.range_end - w.range, w.range_end);
+                match extended_rate(floats, start, end, w.range, w.smoothed, is_counter, is_rate) {
+                    Some(v) => Out::Float(v),
+                    None => Out::None,
+                }
+            }
             RangeFn::Rate | RangeFn::Increase | RangeFn::Delta => {
                 let is_counter = f != RangeFn::Delta;
                 let is_rate = f == RangeFn::Rate;
                 match extrapolated_rate(
-                    &floats,
+                    floats,
                     w.range_end - w.range,
                     w.range_end,
                     w.range,
@@ -625,24 +729,37 @@ impl Ev<'_> {
                 if floats.len() < 2 {
                     return Ok(Out::None);
                 }
-                Out::Float(linear_regression(&floats, floats[0].0).0)
+                Out::Float(linear_regression(floats, floats[0].0).0)
             }
             RangeFn::PredictLinear => {
                 if floats.len() < 2 {
                     return Ok(Out::None);
                 }
-                let (slope, intercept) = linear_regression(&floats, w.ts);
+                let (slope, intercept) = linear_regression(floats, w.ts);
                 Out::Float(slope * w.params[0] + intercept)
             }
-            RangeFn::Resets => {
-                Out::Float(floats.windows(2).filter(|p| p[1].1 < p[0].1).count() as f64)
+            RangeFn::Resets | RangeFn::Changes => {
+                let mut pts = floats;
+                if w.anchored {
+                    // Count from the last sample at or before the window start.
+                    let start = w.range_end - w.range;
+                    if pts.last().is_none_or(|p| p.0 <= start) {
+                        return Ok(Out::None);
+                    }
+                    let first = pts[..pts.len() - 1]
+                        .partition_point(|p| p.0 <= start)
+                        .saturating_sub(1);
+                    pts = &pts[first..];
+                }
+                let n = if f == RangeFn::Resets {
+                    pts.windows(2).filter(|p| p[1].1 < p[0].1).count()
+                } else {
+                    pts.windows(2)
+                        .filter(|p| p[1].1 != p[0].1 && !(p[1].1.is_nan() && p[0].1.is_nan()))
+                        .count()
+                };
+                Out::Float(n as f64)
             }
-            RangeFn::Changes => Out::Float(
-                floats
-                    .windows(2)
-                    .filter(|p| p[1].1 != p[0].1 && !(p[1].1.is_nan() && p[0].1.is_nan()))
-                    .count() as f64,
-            ),
             RangeFn::AvgOverTime => mean(vals()).map_or(Out::None, Out::Float),
             RangeFn::SumOverTime => {
                 let (mut s, mut c) = (0.0, 0.0);
@@ -659,7 +776,7 @@ impl Ev<'_> {
                     return Ok(Out::None);
                 };
                 let (mut best, mut best_t) = (v0, t0);
-                for &(t, v) in &floats {
+                for &(t, v) in floats {
                     let better = match f {
                         RangeFn::MaxOverTime => v > best || best.is_nan(),
                         RangeFn::MinOverTime => v < best || best.is_nan(),
@@ -726,6 +843,10 @@ impl Ev<'_> {
             RangeFn::MadOverTime => {
                 if floats.is_empty() {
                     return Ok(Out::None);
+                }
+                if vals().any(f64::is_nan) {
+                    // A NaN makes the deviation undefined rather than being skipped.
+                    return Ok(Out::Float(f64::NAN));
                 }
                 let mut v: Vec<f64> = vals().collect();
                 let median = quantile(0.5, &mut v);
@@ -992,6 +1113,76 @@ impl Ev<'_> {
     }
 }
 
+/// Functions that accept `anchored` / `smoothed` range selectors.
+const ANCHORED_SAFE: [&str; 5] = ["changes", "delta", "increase", "rate", "resets"];
+const SMOOTHED_SAFE: [&str; 3] = ["delta", "increase", "rate"];
+
+/// Rate over an anchored or smoothed window: the difference between the values at the window
+/// edges (the last sample before the start, or interpolated when smoothed), corrected for
+/// counter resets, without extrapolation.
+fn extended_rate(
+    f: &[(i64, f64)],
+    range_start: i64,
+    range_end: i64,
+    range: i64,
+    smoothed: bool,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if f.is_empty() {
+        return None;
+    }
+    let mut last = f.len() - 1;
+    let mut first = f[..last]
+        .partition_point(|p| p.0 <= range_start)
+        .saturating_sub(1);
+    if smoothed {
+        last = f[..last].partition_point(|p| p.0 < range_end);
+    }
+    // No result when all the data lies before or after the window.
+    if f[last].0 <= range_start || f[first].0 > range_end {
+        return None;
+    }
+    let interp = super::eval::interpolate;
+    let left = if smoothed && f[first].0 < range_start && first + 1 < f.len() {
+        interp(f[first], f[first + 1], range_start, is_counter)
+    } else {
+        f[first].1
+    };
+    let right = if smoothed && last > 0 && f[last].0 > range_end {
+        interp(f[last - 1], f[last], range_end, is_counter)
+    } else {
+        f[last].1
+    };
+    let mut result = right - left;
+    if is_counter {
+        if f[first].0 <= range_start {
+            first += 1;
+        }
+        let end = if f[last].0 >= range_end {
+            last
+        } else {
+            last + 1
+        };
+        let mut correction = 0.0;
+        let mut prev = left;
+        for p in f.get(first..end).unwrap_or(&[]) {
+            if p.1 < prev {
+                correction += prev;
+            }
+            prev = p.1;
+        }
+        if right < prev {
+            correction += prev;
+        }
+        result += correction;
+    }
+    if is_rate {
+        result /= range as f64 / 1000.0;
+    }
+    Some(result)
+}
+
 /// Prometheus' extrapolated rate over `(range_start, range_end]`.
 fn extrapolated_rate(
     f: &[(i64, f64)],
@@ -1125,7 +1316,7 @@ fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
 /// The labels `absent()` reports: the selector's equality matchers (a name matched twice is
 /// left out), without the metric name.
 fn absent_labels(arg: &Expr) -> Labels {
-    let matchers = match arg {
+    let matchers = match unwrap_parens(arg) {
         Expr::VectorSelector(vs) => &vs.matchers,
         Expr::MatrixSelector(ms) => &ms.selector.matchers,
         _ => return Labels::empty(),
@@ -1146,9 +1337,17 @@ fn absent_labels(arg: &Expr) -> Labels {
     b.build()
 }
 
+/// A string argument; label names and values must be UTF-8 (Go escapes can produce other
+/// bytes, which Prometheus rejects as invalid label names).
 fn string_arg(e: &Expr) -> Result<String, QueryError> {
     match e {
-        Expr::StringLiteral(s) => Ok(s.to_string_lossy()),
+        Expr::StringLiteral(s) => match s.as_str() {
+            Some(v) => Ok(v.to_string()),
+            None => Err(QueryError::Execution(format!(
+                "invalid label name {:?}",
+                s.to_string_lossy()
+            ))),
+        },
         Expr::Paren(p) => string_arg(&p.expr),
         other => Err(QueryError::Execution(format!(
             "expected a string literal, got {other}"
@@ -1192,6 +1391,24 @@ fn simple_math(name: &str) -> Option<fn(f64) -> f64> {
         },
         _ => return None,
     })
+}
+
+/// Go's `math.Max`: NaN wins.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Go's `math.Min`: NaN wins.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 
 /// Go's float64 → int64 conversion as used by the date functions (saturating here).

@@ -17,8 +17,8 @@ mod types;
 pub use types::{Annotation, AnnotationKind, QueryError, QueryResult, Sample, Series, Value};
 
 use crate::{Expr, ParserOptions, parse_with_options};
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration as StdDuration;
 use storage::Queryable;
 
@@ -37,6 +37,9 @@ pub struct EngineOptions {
     /// Drop `__name__` at the end of evaluation instead of at each function or operator
     /// (Prometheus' `promql-delayed-name-removal` feature flag).
     pub delayed_name_removal: bool,
+    /// Queries evaluated at once (`--query.max-concurrency`); more wait for a slot until their
+    /// timeout.
+    pub max_concurrency: usize,
     /// Parser feature switches.
     pub parser: ParserOptions,
 }
@@ -49,6 +52,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: StdDuration::from_secs(120),
             delayed_name_removal: false,
+            max_concurrency: 20,
             parser: ParserOptions::default(),
         }
     }
@@ -57,15 +61,59 @@ impl Default for EngineOptions {
 /// Cancels a running query when set (the HTTP layer sets it when the client goes away).
 pub type CancelFlag = Arc<AtomicBool>;
 
-/// The engine. Cheap to share: it holds only its options.
+/// Counts running queries against `max_concurrency`.
+#[derive(Debug, Default)]
+struct Gate {
+    active: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// A running query's slot; released on drop.
+struct Slot<'g> {
+    gate: &'g Gate,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut n = self.gate.active.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        self.gate.freed.notify_one();
+    }
+}
+
+/// The engine. Cheap to clone: clones share the concurrency limit.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     opts: EngineOptions,
+    gate: Arc<Gate>,
 }
 
 impl Engine {
     pub fn new(opts: EngineOptions) -> Engine {
-        Engine { opts }
+        Engine {
+            opts,
+            gate: Arc::new(Gate::default()),
+        }
+    }
+
+    /// Waits for a free evaluation slot, at most the query timeout.
+    fn slot(&self) -> Result<Slot<'_>, QueryError> {
+        let deadline = std::time::Instant::now() + self.opts.timeout;
+        let mut n = self.gate.active.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= self.opts.max_concurrency.max(1) {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Err(QueryError::Timeout("query queue"));
+            }
+            n = self
+                .gate
+                .freed
+                .wait_timeout(n, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *n += 1;
+        Ok(Slot { gate: &self.gate })
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -109,6 +157,7 @@ impl Engine {
         t: i64,
         cancel: Option<CancelFlag>,
     ) -> Result<QueryResult, QueryError> {
+        let _slot = self.slot()?;
         eval::run(&self.opts, storage, expr, t, t, 0, true, cancel)
     }
 
@@ -133,6 +182,7 @@ impl Engine {
                 "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
             ));
         }
+        let _slot = self.slot()?;
         eval::run(&self.opts, storage, expr, start, end, step, false, cancel)
     }
 }

@@ -30,12 +30,13 @@ pub fn buckets(spans: &[Span], counts: &[f64]) -> Vec<(i32, f64)> {
 fn from_buckets(map: &BTreeMap<i32, f64>) -> (Vec<Span>, Vec<f64>) {
     let mut spans: Vec<Span> = Vec::new();
     let mut counts = Vec::with_capacity(map.len());
-    let mut next: Option<i32> = None;
+    let mut next: Option<i64> = None;
     for (&idx, &c) in map {
+        let idx = i64::from(idx);
         match (next, spans.last_mut()) {
             (Some(n), Some(last)) if n == idx => last.length += 1,
             _ => spans.push(Span {
-                offset: next.map_or(idx, |n| idx - n),
+                offset: i32::try_from(next.map_or(idx, |n| idx - n)).unwrap_or(i32::MAX),
                 length: 1,
             }),
         }
@@ -52,7 +53,8 @@ fn upper_bound(idx: i32, schema: i32) -> f64 {
 
 /// Bucket index at a coarser schema (Prometheus' `targetIdx`).
 fn reduce_index(idx: i32, from: i32, to: i32) -> i32 {
-    ((idx - 1) >> (from - to)) + 1
+    let shift = from.saturating_sub(to).clamp(0, 31);
+    (idx.saturating_sub(1) >> shift).saturating_add(1)
 }
 
 /// `a + b` (or `a − b` when `negate`), as Prometheus' `FloatHistogram.Add`/`Sub` do it: the
@@ -191,7 +193,11 @@ pub fn render(h: &FloatHistogram) -> String {
     };
     let _ = write!(s, "schema:{} count:{} sum:{}", h.schema, h.count, h.sum);
     if h.zero_count != 0.0 || h.zero_threshold != 0.0 {
-        let _ = write!(s, " z_bucket:{} z_bucket_w:{}", h.zero_count, h.zero_threshold);
+        let _ = write!(
+            s,
+            " z_bucket:{} z_bucket_w:{}",
+            h.zero_count, h.zero_threshold
+        );
     }
     for (name, spans, counts) in [
         ("", &h.positive_spans, &h.positive_buckets),
@@ -323,10 +329,7 @@ pub fn classic_to_nhcb(
     groups
         .into_iter()
         .map(|(labels, by_time)| {
-            let samples = by_time
-                .into_iter()
-                .map(|(t, h)| (t, h.convert()))
-                .collect();
+            let samples = by_time.into_iter().map(|(t, h)| (t, h.convert())).collect();
             (labels, samples)
         })
         .collect()
@@ -453,13 +456,19 @@ mod tests {
         let a = hist(0, 1, &[1.0]);
         let b = hist(0, 3, &[2.0]);
         let s = add(&a, &b, false).unwrap();
-        assert_eq!(buckets(&s.positive_spans, &s.positive_buckets), vec![(1, 1.0), (3, 2.0)]);
+        assert_eq!(
+            buckets(&s.positive_spans, &s.positive_buckets),
+            vec![(1, 1.0), (3, 2.0)]
+        );
         assert_eq!(s.count, 3.0);
         // Schema 0 buckets 1 and 2 fall into schema -1 bucket 1.
         let low = hist(-1, 1, &[1.0]);
         let s = add(&low, &hist(0, 1, &[2.0, 2.0]), false).unwrap();
         assert_eq!(s.schema, -1);
-        assert_eq!(buckets(&s.positive_spans, &s.positive_buckets), vec![(1, 5.0)]);
+        assert_eq!(
+            buckets(&s.positive_spans, &s.positive_buckets),
+            vec![(1, 5.0)]
+        );
     }
 
     #[test]
@@ -472,6 +481,7 @@ mod tests {
             length: 1,
         });
         b.positive_buckets.push(2.0);
+        b.count = 3.0;
         assert!(compare(&a, &b, false, eq).is_ok());
         assert!(compare(&a, &hist(0, 1, &[1.0, 2.0]), false, eq).is_err());
     }

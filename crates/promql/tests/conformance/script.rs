@@ -33,7 +33,6 @@ pub enum Command {
 /// A `load` or `load_with_nhcb` block.
 #[derive(Debug)]
 pub struct Load {
-    pub line: usize,
     /// Milliseconds between consecutive values.
     pub interval: i64,
     /// `load_with_nhcb`: classic histograms are also stored as NHCB series.
@@ -229,7 +228,10 @@ fn parse_load(
     let interval = match parse_duration(rest) {
         Ok(d) if d > 0 => d,
         Ok(_) => {
-            err(start + 1, format!("load interval must be positive: {header:?}"));
+            err(
+                start + 1,
+                format!("load interval must be positive: {header:?}"),
+            );
             return None;
         }
         Err(e) => {
@@ -238,7 +240,6 @@ fn parse_load(
         }
     };
     let mut load = Load {
-        line: start + 1,
         interval,
         nhcb,
         series: Vec::new(),
@@ -277,7 +278,10 @@ fn parse_load(
         };
         if let Some((l, st_labels, n)) = pending_st.take() {
             if st_labels != labels {
-                err(l, "start-timestamp line is not followed by the same series".into());
+                err(
+                    l,
+                    "start-timestamp line is not followed by the same series".into(),
+                );
             } else if n != values.len() {
                 err(
                     l,
@@ -324,9 +328,7 @@ fn parse_eval(lines: &[&str], start: usize, body_end: usize) -> (Result<Eval, St
             let text = line["expected_fail_regexp".len()..].trim();
             match Regex::new(text) {
                 Ok(r) => eval.fail = Some(TextMatch::Regex(r)),
-                Err(e) => eval
-                    .errors
-                    .push(format!("line {}: invalid regex: {e}", i)),
+                Err(e) => eval.errors.push(format!("line {}: invalid regex: {e}", i)),
             }
             break;
         }
@@ -397,13 +399,13 @@ fn validate_eval(eval: &mut Eval, fail_lines: usize) {
                 .push("expect string is only valid for instant evals".into());
         }
     }
-    if eval.is_instant() && eval.range_vector.is_none() {
-        if let Some(s) = eval.series.iter().find(|s| s.values.len() > 1) {
-            eval.errors.push(format!(
-                "expecting multiple values in instant evaluation not allowed ({})",
-                s.labels
-            ));
-        }
+    let multiple = eval.series.iter().find(|s| s.values.len() > 1);
+    if let Some(s) = multiple.filter(|_| eval.is_instant() && eval.range_vector.is_none()) {
+        let msg = format!(
+            "expecting multiple values in instant evaluation not allowed ({})",
+            s.labels
+        );
+        eval.errors.push(msg);
     }
     if eval.range_vector.is_some() && eval.ordered {
         eval.errors
@@ -413,8 +415,14 @@ fn validate_eval(eval: &mut Eval, fail_lines: usize) {
 
 fn parse_eval_header(header: &str, line: usize) -> Result<Eval, String> {
     let (words, _) = split_words(header, 2);
-    let command = words.first().map(|w| w.to_ascii_lowercase()).unwrap_or_default();
-    let mode = words.get(1).map(|w| w.to_ascii_lowercase()).unwrap_or_default();
+    let command = words
+        .first()
+        .map(|w| w.to_ascii_lowercase())
+        .unwrap_or_default();
+    let mode = words
+        .get(1)
+        .map(|w| w.to_ascii_lowercase())
+        .unwrap_or_default();
     let mut eval = Eval {
         line,
         expr: String::new(),
@@ -589,9 +597,16 @@ pub fn parse_go_number(s: &str) -> Option<f64> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let prefixed = [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)]
-        .iter()
-        .find_map(|(p, radix)| body.strip_prefix(p).map(|d| (d, *radix)));
+    let prefixed = [
+        ("0x", 16),
+        ("0X", 16),
+        ("0o", 8),
+        ("0O", 8),
+        ("0b", 2),
+        ("0B", 2),
+    ]
+    .iter()
+    .find_map(|(p, radix)| body.strip_prefix(p).map(|d| (d, *radix)));
     let (digits, radix) = match prefixed {
         Some(p) => p,
         None if body.len() > 1 && body.starts_with('0') => (&body[1..], 8),
@@ -685,7 +700,10 @@ pub fn parse_series_descriptor(line: &str) -> Result<(Labels, bool, &str), Strin
         i += 3;
     }
     if i < b.len() && !b[i].is_ascii_whitespace() {
-        return Err(format!("unexpected {:?} after series descriptor", &line[i..]));
+        return Err(format!(
+            "unexpected {:?} after series descriptor",
+            &line[i..]
+        ));
     }
     let labels = Labels::from_pairs(pairs).map_err(|e| format!("{e} in {line:?}"))?;
     Ok((labels, is_st, line[i..].trim()))
@@ -761,7 +779,9 @@ fn parse_times(s: &str) -> Result<usize, String> {
     if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
         return Err(format!("invalid repetition count {s:?}"));
     }
-    let n: usize = s.parse().map_err(|_| format!("invalid repetition count {s:?}"))?;
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("invalid repetition count {s:?}"))?;
     if n > 1_000_000 {
         return Err(format!("repetition count {n} too large"));
     }
@@ -801,7 +821,10 @@ fn expand_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), String> {
         _ => return Err("invalid value".into()),
     };
     let (step, rest) = scan_number(&rest[1..], false).ok_or("invalid increment")?;
-    let n = parse_times(rest.strip_prefix('x').ok_or("expected xN after increment")?)?;
+    let n = parse_times(
+        rest.strip_prefix('x')
+            .ok_or("expected xN after increment")?,
+    )?;
     let step = if negative { -step } else { step };
     let mut v = a;
     out.push(SeqValue::Float(v));
@@ -820,7 +843,10 @@ fn scan_number(s: &str, signed: bool) -> Option<(f64, &str)> {
     if signed && matches!(b.first(), Some(b'+' | b'-')) {
         i = 1;
     }
-    let word = |w: &str| s.len() >= i + w.len() && s[i..i + w.len()].eq_ignore_ascii_case(w);
+    let word = |w: &str| {
+        s.get(i..i + w.len())
+            .is_some_and(|x| x.eq_ignore_ascii_case(w))
+    };
     if word("inf") || word("nan") {
         let end = i + 3;
         return Some((s[..end].parse().ok()?, &s[end..]));
@@ -875,7 +901,9 @@ fn expand_histogram_item(item: &str, out: &mut Vec<SeqValue>) -> Result<(), Stri
         b'-' => true,
         _ => return Err("invalid text after histogram".into()),
     };
-    let rest = rest[1..].strip_prefix("{{").ok_or("expected {{ after +/-")?;
+    let rest = rest[1..]
+        .strip_prefix("{{")
+        .ok_or("expected {{ after +/-")?;
     let close = rest.find("}}").ok_or("unterminated histogram")?;
     let inc = parse_histogram_literal(&rest[..close])?;
     let n = parse_times(
@@ -1038,9 +1066,10 @@ fn count_start_timestamp_positions(s: &str) -> Result<usize, String> {
 
 /// An optionally negative duration at the start of `s`, and the rest.
 fn scan_signed_duration(s: &str) -> Result<(i64, &str), String> {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s),
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
     };
     let end = body
         .find(|c: char| !(c.is_ascii_digit() || "ywdhms".contains(c)))
