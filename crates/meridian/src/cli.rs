@@ -56,6 +56,10 @@ pub struct ServerOptions {
     #[arg(long = "config.file", default_value = "prometheus.yml")]
     pub config_file: PathBuf,
 
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    pub storage_tsdb_path: PathBuf,
+
     /// Address to listen on for the web interface and API.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen_address: SocketAddr,

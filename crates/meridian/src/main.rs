@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod logging;
 mod server;
+mod tsdb_metrics;
 
 use mimalloc::MiMalloc;
 use std::process::ExitCode;

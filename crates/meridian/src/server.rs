@@ -2,7 +2,8 @@
 //! handles reloads (SIGHUP, `POST /-/reload`) and shutdown (SIGTERM, SIGINT, `POST /-/quit`).
 //!
 //! A configuration that fails to load at start-up stops the server with exit code 1; at a
-//! reload it is reported and the running configuration stays, as in Prometheus.
+//! reload it is reported and the running configuration stays, as in Prometheus. The storage
+//! (`--storage.tsdb.path`) is opened, and its WAL replayed, before the server reports ready.
 
 use crate::cli::ServerOptions;
 use std::process::ExitCode;
@@ -11,6 +12,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 use web::{LifecycleRequest, SelfMetrics, WebOptions, WebState};
+
+/// How often the WAL is forced to the device (see the fsync policy in ARCHITECTURE.md).
+const WAL_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn run(opts: ServerOptions) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -82,6 +86,42 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The database replays its WAL before the server reports ready (HTTP is already up so
+    // that /-/healthy answers during a long replay, as in Prometheus).
+    let dir = opts.storage_tsdb_path.clone();
+    let db =
+        match tokio::task::spawn_blocking(move || tsdb::Db::open(&dir, tsdb::DbOptions::default()))
+            .await
+        {
+            Ok(Ok(db)) => Arc::new(db),
+            Ok(Err(e)) => {
+                error!(err = %e, "Opening storage failed");
+                let _ = stop_tx.send(());
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                error!(err = %e, "Opening storage failed");
+                let _ = stop_tx.send(());
+                return ExitCode::FAILURE;
+            }
+        };
+    metrics.add_source(Arc::new(crate::tsdb_metrics::TsdbMetrics(db.clone())));
+    // fsync policy: commits reach the kernel before they return (a crash of this process loses
+    // nothing); the WAL is synced to the device every WAL_SYNC_INTERVAL and at shutdown, so a
+    // power loss can cost at most that much of acknowledged data.
+    let syncer = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(WAL_SYNC_INTERVAL);
+            loop {
+                tick.tick().await;
+                let db = db.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.sync()).await {
+                    error!(err = %e, "WAL sync failed");
+                }
+            }
+        })
+    };
     state.set_ready(true);
     info!("Server is ready to receive web requests.");
 
@@ -106,6 +146,10 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     }
 
     state.set_ready(false);
+    syncer.abort();
+    if let Err(e) = db.close() {
+        error!(err = %e, "Closing storage failed");
+    }
     let _ = stop_tx.send(());
     match server.await {
         Ok(Ok(())) => {}

@@ -70,9 +70,14 @@ struct Server {
 impl Server {
     fn start(config: &Path, extra: &[&str]) -> Server {
         let addr = free_addr();
+        // The data directory sits beside the configuration, inside the test's temporary dir.
+        let data = config
+            .parent()
+            .map_or_else(|| Path::new("data").to_path_buf(), |d| d.join("data"));
         let child = Command::new(BIN)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--web.listen-address={addr}"))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -223,6 +228,10 @@ fn a_bad_config_at_start_up_fails_with_its_position() {
     let out = Command::new(BIN)
         .arg(format!("--config.file={}", cfg.display()))
         .arg(format!("--web.listen-address={}", free_addr()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
@@ -295,4 +304,49 @@ fn check_config_and_check_metrics() {
     assert!(text.contains("2:5:"), "{text}");
     let (code, _) = check_metrics("# TYPE a counter\na 1\n# EOF\n", Some("openmetrics"));
     assert_eq!(code, Some(1));
+}
+
+#[test]
+fn a_corrupt_wal_is_repaired_and_counted_in_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, GOOD).expect("write config");
+    // Write a WAL through the storage engine, then damage its tail.
+    {
+        use storage::Appendable;
+        let db =
+            tsdb::Db::open(&dir.path().join("data"), tsdb::DbOptions::default()).expect("open");
+        for b in 0..50i64 {
+            let mut app = db.appender();
+            let l = model::labels::Labels::from_static(&[("__name__", "up"), ("job", "x")]);
+            app.append(None, &l, b * 1000, 1.0).expect("append");
+            app.commit().expect("commit");
+        }
+    }
+    let wal = dir.path().join("data/wal");
+    let mut segs: Vec<_> = std::fs::read_dir(&wal)
+        .expect("wal")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    segs.sort();
+    let seg = segs
+        .iter()
+        .rev()
+        .find(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) > 0)
+        .expect("segment");
+    let mut bytes = std::fs::read(seg).expect("read");
+    let n = bytes.len();
+    bytes[n - 5] ^= 0xff;
+    std::fs::write(seg, &bytes).expect("write");
+
+    let mut s = Server::start(&cfg, &[]);
+    assert_eq!(s.metric("prometheus_tsdb_wal_corruptions_total"), Some(1.0));
+    assert!(
+        s.metric("meridian_tsdb_wal_bytes_dropped_total")
+            .unwrap_or(0.0)
+            > 0.0
+    );
+    assert_eq!(s.metric("prometheus_tsdb_head_series"), Some(1.0));
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(), Some(0));
 }

@@ -11,7 +11,7 @@
 
 mod self_metrics;
 
-pub use self_metrics::SelfMetrics;
+pub use self_metrics::{MetricsSource, SelfMetrics, write_single};
 
 use axum::Router;
 use axum::extract::State;

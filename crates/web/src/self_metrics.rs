@@ -8,11 +8,25 @@
 use model::exposition::{MetricType, TextEncoder};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
+/// A component that contributes metrics to `/metrics` (the TSDB, later scraping...).
+pub trait MetricsSource: Send + Sync {
+    /// Writes its families (HELP, TYPE and samples) in the text format.
+    fn write_metrics(&self, e: &mut TextEncoder<'_>);
+}
+
+/// Writes one unlabeled metric with its metadata.
+pub fn write_single(e: &mut TextEncoder<'_>, name: &str, help: &str, kind: MetricType, v: f64) {
+    e.help(name, help);
+    e.metric_type(name, kind);
+    e.sample_parts(name, [], v, None);
+}
+
 /// Counters and gauges the rest of the server updates.
 pub struct SelfMetrics {
     start_time_ms: i64,
     config_reload_ok: AtomicBool,
     config_reload_success_ms: AtomicI64,
+    sources: std::sync::RwLock<Vec<std::sync::Arc<dyn MetricsSource>>>,
 }
 
 impl Default for SelfMetrics {
@@ -27,7 +41,16 @@ impl SelfMetrics {
             start_time_ms: model::sample::now_ms(),
             config_reload_ok: AtomicBool::new(false),
             config_reload_success_ms: AtomicI64::new(0),
+            sources: std::sync::RwLock::new(Vec::new()),
         }
+    }
+
+    /// Adds a component whose metrics `/metrics` includes from now on.
+    pub fn add_source(&self, source: std::sync::Arc<dyn MetricsSource>) {
+        self.sources
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(source);
     }
 
     /// Records the outcome of a configuration (re)load.
@@ -104,6 +127,14 @@ impl SelfMetrics {
             MetricType::Gauge,
             self.config_reload_success_ms.load(Ordering::Relaxed) as f64 / 1000.0,
         );
+        for src in self
+            .sources
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            src.write_metrics(&mut e);
+        }
         e.help(
             "meridian_build_info",
             "A metric with a constant '1' value labeled by version and target.",
