@@ -14,7 +14,7 @@
 use model::labels::Labels;
 use model::matcher::{MatchOp, Matcher};
 use std::time::Instant;
-use storage::{Appendable, Appender, Queryable};
+use storage::{Appendable, Queryable};
 use tsdb::{Db, DbOptions};
 
 fn rss_bytes() -> u64 {
