@@ -13,79 +13,74 @@ impl MetricsSource for TsdbMetrics {
     fn write_metrics(&self, e: &mut TextEncoder<'_>) {
         let head = self.0.head();
         let s = head.stats();
-        let c = MetricType::Counter;
-        let g = MetricType::Gauge;
-        write_single(
-            e,
-            "prometheus_tsdb_head_series",
-            "Total number of series in the head block.",
-            g,
-            head.num_series() as f64,
-        );
-        write_single(
-            e,
-            "prometheus_tsdb_head_series_created_total",
-            "Total number of series created in the head",
-            c,
-            s.series_created.load(Relaxed) as f64,
-        );
-        write_single(
-            e,
-            "prometheus_tsdb_head_samples_appended_total",
-            "Total number of appended samples.",
-            c,
-            s.samples_appended.load(Relaxed) as f64,
-        );
-        write_single(
-            e,
-            "prometheus_tsdb_out_of_order_samples_total",
-            "Total number of out of order samples ingestion failed attempts.",
-            c,
-            s.out_of_order.load(Relaxed) as f64,
-        );
-        write_single(
-            e,
-            "prometheus_tsdb_out_of_bound_samples_total",
-            "Total number of out of bound samples ingestion failed attempts.",
-            c,
-            s.out_of_bounds.load(Relaxed) as f64,
-        );
-        write_single(
-            e,
-            "meridian_tsdb_duplicate_samples_total",
-            "Samples rejected because their series already had a different value at that timestamp.",
-            c,
-            s.duplicates.load(Relaxed) as f64,
-        );
-        write_single(
-            e,
-            "prometheus_tsdb_wal_corruptions_total",
-            "Total number of WAL corruptions.",
-            c,
-            s.wal_corruptions.load(Relaxed) as f64,
-        );
-        write_single(
-            e,
-            "meridian_tsdb_wal_bytes_dropped_total",
-            "Bytes of WAL cut away by repairs of corrupt or torn records.",
-            c,
-            s.wal_bytes_dropped.load(Relaxed) as f64,
-        );
+        let (c, g) = (MetricType::Counter, MetricType::Gauge);
+        let count = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as f64;
+        let mut rows: Vec<(&str, &str, MetricType, f64)> = vec![
+            (
+                "prometheus_tsdb_head_series",
+                "Total number of series in the head block.",
+                g,
+                head.num_series() as f64,
+            ),
+            (
+                "prometheus_tsdb_head_series_created_total",
+                "Total number of series created in the head",
+                c,
+                count(&s.series_created),
+            ),
+            (
+                "prometheus_tsdb_head_samples_appended_total",
+                "Total number of appended samples.",
+                c,
+                count(&s.samples_appended),
+            ),
+            (
+                "prometheus_tsdb_out_of_order_samples_total",
+                "Total number of out of order samples ingestion failed attempts.",
+                c,
+                count(&s.out_of_order),
+            ),
+            (
+                "prometheus_tsdb_out_of_bound_samples_total",
+                "Total number of out of bound samples ingestion failed attempts.",
+                c,
+                count(&s.out_of_bounds),
+            ),
+            (
+                "meridian_tsdb_duplicate_samples_total",
+                "Samples rejected because their series already had a different value at that timestamp.",
+                c,
+                count(&s.duplicates),
+            ),
+            (
+                "prometheus_tsdb_wal_corruptions_total",
+                "Total number of WAL corruptions.",
+                c,
+                count(&s.wal_corruptions),
+            ),
+            (
+                "meridian_tsdb_wal_bytes_dropped_total",
+                "Bytes of WAL cut away by repairs of corrupt or torn records.",
+                c,
+                count(&s.wal_bytes_dropped),
+            ),
+        ];
         if let Some((min, max)) = head.time_range() {
-            write_single(
-                e,
+            rows.push((
                 "prometheus_tsdb_head_min_time",
                 "Minimum time bound of the head block.",
                 g,
                 min as f64,
-            );
-            write_single(
-                e,
+            ));
+            rows.push((
                 "prometheus_tsdb_head_max_time",
                 "Maximum timestamp of the head block.",
                 g,
                 max as f64,
-            );
+            ));
+        }
+        for (name, help, kind, v) in rows {
+            write_single(e, name, help, kind, v);
         }
     }
 }

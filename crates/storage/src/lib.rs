@@ -42,6 +42,27 @@ pub enum AppendError {
     Storage(#[from] StorageError),
 }
 
+/// Decides whether a sample `(t, v)` may follow a series' last sample `last` (timestamp and
+/// value bits): `Ok(true)` to store it, `Ok(false)` for an exact repeat (accepted and ignored,
+/// as Prometheus does), or the ordering error.
+pub fn check_append_order(
+    last: Option<(Timestamp, u64)>,
+    t: Timestamp,
+    v: f64,
+) -> Result<bool, AppendError> {
+    match last {
+        Some((lt, _)) if t < lt => Err(AppendError::OutOfOrder),
+        Some((lt, bits)) if t == lt => {
+            if bits == v.to_bits() {
+                Ok(false)
+            } else {
+                Err(AppendError::DuplicateTimestamp)
+            }
+        }
+        _ => Ok(true),
+    }
+}
+
 /// A failure of the storage itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorageError {

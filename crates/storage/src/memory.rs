@@ -145,18 +145,8 @@ impl Appender for MemAppender {
                 })
             }
         };
-        if let Some((lt, lbits)) = last {
-            if t < lt {
-                return Err(AppendError::OutOfOrder);
-            }
-            if t == lt {
-                // The same value again is a harmless retry; a different one is a conflict.
-                return if lbits == v.to_bits() {
-                    Ok(r)
-                } else {
-                    Err(AppendError::DuplicateTimestamp)
-                };
-            }
+        if !crate::check_append_order(last, t, v)? {
+            return Ok(r);
         }
         self.pending.push((r, t, v));
         self.last.insert(r, (t, v.to_bits()));

@@ -37,11 +37,21 @@ fn crash_child() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let db = Db::open(&dir.join("db"), DbOptions::default()).unwrap();
+    let log_path = dir.join("committed.log");
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("committed.log"))
+        .open(&log_path)
         .unwrap();
+    // An earlier child may have been killed mid-line: start on a fresh line so that its torn
+    // record cannot merge with ours.
+    if std::fs::read(&log_path)
+        .unwrap()
+        .last()
+        .is_some_and(|b| *b != b'\n')
+    {
+        log.write_all(b"\n").unwrap();
+    }
     for batch in start.. {
         let mut app = db.appender();
         for i in 0..SERIES {
@@ -50,7 +60,8 @@ fn crash_child() {
         }
         app.commit().unwrap();
         // Recorded only after commit returned.
-        writeln!(log, "{batch}").unwrap();
+        // One write, so that a kill cannot split the line.
+        log.write_all(format!("{batch}\n").as_bytes()).unwrap();
     }
 }
 

@@ -86,17 +86,7 @@ impl SeriesData {
         t: Timestamp,
         v: f64,
     ) -> Result<bool, AppendError> {
-        match last {
-            Some((lt, _)) if t < lt => Err(AppendError::OutOfOrder),
-            Some((lt, lv)) if t == lt => {
-                if lv == v.to_bits() {
-                    Ok(false)
-                } else {
-                    Err(AppendError::DuplicateTimestamp)
-                }
-            }
-            _ => Ok(true),
-        }
+        storage::check_append_order(last, t, v)
     }
 
     /// Stores a sample that passed [`SeriesData::check`] at commit time (order is re-checked:
