@@ -68,6 +68,26 @@ pub struct ServerOptions {
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
 
+    /// Enable the API endpoint accepting remote write requests.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    pub enable_remote_write_receiver: bool,
+
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m", value_parser = parse_duration)]
+    pub query_timeout: model::duration::Duration,
+
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+
+    /// Maximum number of queries executed concurrently.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub query_max_concurrency: usize,
+
+    /// How far back to look for a sample of an instant selector.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration)]
+    pub query_lookback_delta: model::duration::Duration,
+
     #[command(flatten)]
     pub log: LogOptions,
 }
@@ -95,6 +115,27 @@ pub enum LogLevel {
 pub enum LogFormat {
     Logfmt,
     Json,
+}
+
+fn parse_duration(s: &str) -> Result<model::duration::Duration, String> {
+    model::duration::Duration::parse(s).map_err(|e| e.to_string())
+}
+
+impl ServerOptions {
+    /// The flags as `/api/v1/status/flags` lists them.
+    pub fn flag_values(&self) -> Vec<(String, String)> {
+        vec![
+            ("config.file".into(), self.config_file.display().to_string()),
+            ("storage.tsdb.path".into(), self.storage_tsdb_path.display().to_string()),
+            ("web.listen-address".into(), self.listen_address.to_string()),
+            ("web.enable-lifecycle".into(), self.enable_lifecycle.to_string()),
+            ("web.enable-remote-write-receiver".into(), self.enable_remote_write_receiver.to_string()),
+            ("query.timeout".into(), self.query_timeout.to_string()),
+            ("query.max-samples".into(), self.query_max_samples.to_string()),
+            ("query.max-concurrency".into(), self.query_max_concurrency.to_string()),
+            ("query.lookback-delta".into(), self.query_lookback_delta.to_string()),
+        ]
+    }
 }
 
 /// First arguments that select something other than the default `server` subcommand.

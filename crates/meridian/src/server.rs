@@ -30,6 +30,11 @@ pub fn run(opts: ServerOptions) -> ExitCode {
     rt.block_on(serve(opts))
 }
 
+/// `global.external_labels` as a label set.
+fn external_labels(c: &config::Config) -> model::labels::Labels {
+    model::labels::Labels::from_pairs(c.global.external_labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap_or_default()
+}
+
 fn load_config(opts: &ServerOptions) -> Result<Arc<config::Config>, String> {
     let cfg = config::Config::load(&opts.config_file).map_err(|e| e.to_string())?;
     info!(filename = %opts.config_file.display(), "Completed loading of configuration file");
@@ -56,12 +61,29 @@ async fn serve(opts: ServerOptions) -> ExitCode {
         }
     };
     let (lifecycle_tx, mut lifecycle_rx) = mpsc::channel(8);
+    let engine = promql::engine::Engine::new(promql::engine::EngineOptions {
+        lookback_delta: opts.query_lookback_delta.as_millis() as i64,
+        default_subquery_step: current.global.evaluation_interval.as_millis() as i64,
+        max_samples: opts.query_max_samples,
+        timeout: opts.query_timeout.as_std(),
+        max_concurrency: opts.query_max_concurrency,
+        ..Default::default()
+    });
+    let api = web::api::ApiState::new(
+        engine,
+        web::api::ApiOptions {
+            external_labels: external_labels(&current),
+            remote_write_receiver: opts.enable_remote_write_receiver,
+            flags: opts.flag_values(),
+        },
+    );
     let state = WebState::new(
         WebOptions {
             enable_lifecycle: opts.enable_lifecycle,
         },
         lifecycle_tx,
         metrics.clone(),
+        api,
     );
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let app = web::router(state.clone());
@@ -106,6 +128,7 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             }
         };
     metrics.add_source(Arc::new(crate::tsdb_metrics::TsdbMetrics(db.clone())));
+    state.api().set_storage(Arc::new(crate::tsdb_metrics::ApiDb(db.clone())));
     // fsync policy: commits reach the kernel before they return (a crash of this process loses
     // nothing); the WAL is synced to the device every WAL_SYNC_INTERVAL and at shutdown, so a
     // power loss can cost at most that much of acknowledged data.
@@ -135,7 +158,10 @@ async fn serve(opts: ServerOptions) -> ExitCode {
                 Some(LifecycleRequest::Quit) | None => { info!("Received termination request via web service, exiting gracefully..."); break; }
             },
         };
-        let outcome = load_config(&opts).map(|c| current = c);
+        let outcome = load_config(&opts).map(|c| {
+            state.api().set_external_labels(external_labels(&c));
+            current = c;
+        });
         metrics.config_loaded(outcome.is_ok());
         if let Err(e) = &outcome {
             error!(filename = %opts.config_file.display(), err = %e, "Error reloading config");

@@ -1,10 +1,37 @@
-//! The TSDB's counters on `/metrics`, under Prometheus' metric names where the meaning is the
+//! The TSDB as the HTTP API's storage, and the TSDB's counters on `/metrics`, under Prometheus' metric names where the meaning is the
 //! same (so dashboards and alerts written for Prometheus keep working).
 
 use model::exposition::{MetricType, TextEncoder};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use web::{MetricsSource, write_single};
+
+/// The database as the HTTP API sees it.
+pub struct ApiDb(pub Arc<tsdb::Db>);
+
+impl storage::Queryable for ApiDb {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn storage::Querier>, storage::StorageError> {
+        self.0.querier(mint, maxt)
+    }
+}
+
+impl storage::Appendable for ApiDb {
+    fn appender(&self) -> Box<dyn storage::Appender> {
+        self.0.appender()
+    }
+}
+
+impl web::api::ApiStorage for ApiDb {
+    fn head_summary(&self) -> web::api::HeadSummary {
+        let head = self.0.head();
+        let range = head.time_range();
+        web::api::HeadSummary {
+            num_series: head.num_series() as u64,
+            min_time: range.map(|r| r.0),
+            max_time: range.map(|r| r.1),
+        }
+    }
+}
 
 /// Exposes a database's head statistics.
 pub struct TsdbMetrics(pub Arc<tsdb::Db>);

@@ -1,14 +1,16 @@
 //! Meridian's HTTP surface.
 //!
-//! Today: the management endpoints Prometheus serves and that orchestrators probe
-//! (`/-/healthy`, `/-/ready`, `/-/reload`, `/-/quit`) and the server's own metrics at
-//! `/metrics`. The query API, `/federate` and the remote-write receiver join this router in
-//! later issues.
+//! The management endpoints Prometheus serves and that orchestrators probe (`/-/healthy`,
+//! `/-/ready`, `/-/reload`, `/-/quit`), the server's own metrics at `/metrics`, the HTTP API v1
+//! ([`api`]), `/federate`, and the remote-write receiver (`/api/v1/write`).
 //!
 //! The lifecycle endpoints do not act themselves: they send a [`LifecycleRequest`] to the
 //! binary's control loop (which also serves SIGHUP/SIGTERM) and wait for its answer, so that a
 //! reload through HTTP and through a signal take the same path.
 
+pub mod api;
+mod federate;
+mod remote_write;
 mod self_metrics;
 
 pub use self_metrics::{MetricsSource, SelfMetrics, write_single};
@@ -44,6 +46,7 @@ pub struct WebState {
     ready: AtomicBool,
     lifecycle: mpsc::Sender<LifecycleRequest>,
     metrics: Arc<SelfMetrics>,
+    api: Arc<api::ApiState>,
 }
 
 impl WebState {
@@ -51,13 +54,20 @@ impl WebState {
         options: WebOptions,
         lifecycle: mpsc::Sender<LifecycleRequest>,
         metrics: Arc<SelfMetrics>,
+        api: Arc<api::ApiState>,
     ) -> Arc<Self> {
         Arc::new(WebState {
             options,
             ready: AtomicBool::new(false),
             lifecycle,
             metrics,
+            api,
         })
+    }
+
+    /// The API's state (to hand it the storage once replayed, or new external labels).
+    pub fn api(&self) -> &Arc<api::ApiState> {
+        &self.api
     }
 
     /// Marks the server ready (start-up finished) or not (shutting down).
@@ -68,6 +78,8 @@ impl WebState {
 
 /// The router with every endpoint this crate serves.
 pub fn router(state: Arc<WebState>) -> Router {
+    let api = api::router(state.api.clone())
+        .layer(axum::extract::DefaultBodyLimit::max(remote_write::MAX_BODY + 1));
     Router::new()
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
@@ -75,6 +87,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/-/quit", any(quit))
         .route("/metrics", get(metrics))
         .with_state(state)
+        .merge(api)
 }
 
 async fn healthy() -> &'static str {
@@ -162,6 +175,7 @@ mod tests {
             },
             tx,
             Arc::new(SelfMetrics::new()),
+            api::ApiState::new(promql::engine::Engine::default(), api::ApiOptions::default()),
         );
         (state.clone(), router(state), rx)
     }

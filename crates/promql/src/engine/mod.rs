@@ -120,6 +120,16 @@ impl Engine {
         &self.opts
     }
 
+    /// The same engine (sharing its concurrency limit) with another query timeout.
+    pub fn with_timeout(&self, timeout: StdDuration) -> Engine {
+        let mut opts = self.opts.clone();
+        opts.timeout = timeout;
+        Engine {
+            opts,
+            gate: self.gate.clone(),
+        }
+    }
+
     /// Parses `query` with the engine's parser options.
     pub fn parse(&self, query: &str) -> Result<Expr, QueryError> {
         parse_with_options(query, &self.opts.parser).map_err(QueryError::Parse)

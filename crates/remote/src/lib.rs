@@ -1,0 +1,80 @@
+//! Remote write and remote read.
+//!
+//! - [`proto`]: the protobuf messages.
+//! - [`decode_write_request`]: a snappy-compressed `WriteRequest` body, decoded with limits
+//!   checked before anything is allocated (a small body can claim a huge decompressed size).
+//! - [`encode_write_request`]: the other direction, for senders and tests.
+
+pub mod proto;
+
+use prost::Message;
+
+/// Why a remote-write body was refused; every case is the sender's fault (HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("snappy: {0}")]
+    Snappy(String),
+    #[error("decompressed body of {declared} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { declared: usize, limit: usize },
+    #[error("protobuf: {0}")]
+    Protobuf(String),
+}
+
+/// Decodes a snappy block-compressed, protobuf-encoded `WriteRequest`. The decompressed size
+/// the body declares is checked against `max_decompressed` before allocating.
+pub fn decode_write_request(body: &[u8], max_decompressed: usize) -> Result<proto::WriteRequest, DecodeError> {
+    let declared = snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
+    if declared > max_decompressed {
+        return Err(DecodeError::TooLarge {
+            declared,
+            limit: max_decompressed,
+        });
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| DecodeError::Snappy(e.to_string()))?;
+    proto::WriteRequest::decode(raw.as_slice()).map_err(|e| DecodeError::Protobuf(e.to_string()))
+}
+
+/// Encodes and snappy-compresses a `WriteRequest`.
+pub fn encode_write_request(req: &proto::WriteRequest) -> Vec<u8> {
+    let raw = req.encode_to_vec();
+    snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::*;
+
+    #[test]
+    fn round_trip_and_bomb_protection() {
+        let req = WriteRequest {
+            timeseries: vec![TimeSeries {
+                labels: vec![Label {
+                    name: "__name__".into(),
+                    value: "up".into(),
+                }],
+                samples: vec![Sample {
+                    value: 1.5,
+                    timestamp: 1000,
+                }],
+                ..Default::default()
+            }],
+            metadata: vec![],
+        };
+        let body = encode_write_request(&req);
+        assert_eq!(decode_write_request(&body, 1 << 20).unwrap(), req);
+        // A tiny body that claims 1 GiB of output is refused before decompression.
+        let mut bomb = Vec::new();
+        let mut n: u64 = 1 << 30;
+        while n >= 0x80 {
+            bomb.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        bomb.push(n as u8);
+        bomb.extend_from_slice(&[0, 0, 0]);
+        assert!(matches!(decode_write_request(&bomb, 32 << 20), Err(DecodeError::TooLarge { .. })));
+        assert!(decode_write_request(b"not snappy at all", 1 << 20).is_err());
+    }
+}

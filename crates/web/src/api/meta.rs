@@ -1,0 +1,322 @@
+//! Series and label metadata (`series`, `labels`, `label/<name>/values`), status pages, and
+//! the listing endpoints of subsystems that report their current state (`targets`, `rules`,
+//! `alerts`, `alertmanagers`, `metadata`, `query_exemplars`): with no scrape targets, rules or
+//! exemplars configured, their answers are the empty lists Prometheus gives in that case.
+
+use super::{ApiError, ApiState, Params, json, parse_time, success};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use model::labels::Labels;
+use model::matcher::Matcher;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Earliest and latest times an unbounded metadata query covers.
+const MIN_TIME: i64 = i64::MIN / 2;
+const MAX_TIME: i64 = i64::MAX / 2;
+
+fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
+    let start = match p.get("start") {
+        Some(s) if !s.is_empty() => parse_time("start", s)?,
+        _ => MIN_TIME,
+    };
+    let end = match p.get("end") {
+        Some(s) if !s.is_empty() => parse_time("end", s)?,
+        _ => MAX_TIME,
+    };
+    if end < start {
+        return Err(ApiError::bad_data("end timestamp must not be before start time"));
+    }
+    Ok((start, end))
+}
+
+/// Parses each `match[]` as a series selector.
+fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    let mut out = Vec::new();
+    for m in p.all("match[]") {
+        let expr = promql::parse(m).map_err(|e| ApiError::bad_data(e.to_string()))?;
+        let mut e = &expr;
+        while let promql::Expr::Paren(inner) = e {
+            e = &inner.expr;
+        }
+        match e {
+            promql::Expr::VectorSelector(vs) => out.push(vs.matchers.clone()),
+            _ => return Err(ApiError::bad_data(format!("invalid parameter \"match[]\": {m:?} is not a series selector"))),
+        }
+    }
+    Ok(out)
+}
+
+fn limit(p: &Params) -> Result<Option<usize>, ApiError> {
+    match p.get("limit") {
+        None | Some("") => Ok(None),
+        Some(s) => match s.parse::<i64>() {
+            Ok(0) => Ok(None),
+            Ok(n) if n > 0 => Ok(Some(n as usize)),
+            _ => Err(ApiError::bad_data(format!("invalid parameter \"limit\": cannot parse {s:?}: must be a positive integer"))),
+        },
+    }
+}
+
+pub async fn series(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref(), &headers, &body);
+    let sels = selectors(&p)?;
+    if sels.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let (start, end) = time_range(&p)?;
+    let lim = limit(&p)?;
+    let storage = state.storage()?;
+    let found = tokio::task::spawn_blocking(move || -> Result<BTreeSet<Labels>, ApiError> {
+        let q = storage.querier(start, end)?;
+        let mut set = BTreeSet::new();
+        for m in &sels {
+            let hints = storage::SelectHints {
+                start,
+                end,
+                func: Some("series".into()),
+                ..Default::default()
+            };
+            for s in q.select(false, Some(&hints), m)? {
+                set.insert(s?.labels);
+            }
+        }
+        Ok(set)
+    })
+    .await
+    .map_err(|e| ApiError::new(super::ErrorType::Internal, e.to_string()))??;
+    let mut warnings = Vec::new();
+    let mut out = String::from("[");
+    for (i, l) in found.iter().enumerate() {
+        if lim.is_some_and(|n| i >= n) {
+            warnings.push("results truncated due to limit".to_string());
+            break;
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        json::labels(&mut out, l);
+    }
+    out.push(']');
+    Ok(success(&out, &warnings, &[]))
+}
+
+fn string_list(values: impl IntoIterator<Item = String>, lim: Option<usize>) -> Response {
+    let mut warnings = Vec::new();
+    let mut out = String::from("[");
+    for (i, v) in values.into_iter().enumerate() {
+        if lim.is_some_and(|n| i >= n) {
+            warnings.push("results truncated due to limit".to_string());
+            break;
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        json::string(&mut out, &v);
+    }
+    out.push(']');
+    success(&out, &warnings, &[])
+}
+
+pub async fn labels(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref(), &headers, &body);
+    let sels = selectors(&p)?;
+    let (start, end) = time_range(&p)?;
+    let lim = limit(&p)?;
+    let storage = state.storage()?;
+    let names = tokio::task::spawn_blocking(move || -> Result<BTreeSet<String>, ApiError> {
+        let q = storage.querier(start, end)?;
+        let mut set = BTreeSet::new();
+        if sels.is_empty() {
+            set.extend(q.label_names(&[])?);
+        }
+        for m in &sels {
+            set.extend(q.label_names(m)?);
+        }
+        Ok(set)
+    })
+    .await
+    .map_err(|e| ApiError::new(super::ErrorType::Internal, e.to_string()))??;
+    Ok(string_list(names, lim))
+}
+
+pub async fn label_values(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref(), &headers, &body);
+    if name.is_empty() {
+        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+    }
+    let sels = selectors(&p)?;
+    let (start, end) = time_range(&p)?;
+    let lim = limit(&p)?;
+    let storage = state.storage()?;
+    let values = tokio::task::spawn_blocking(move || -> Result<BTreeSet<String>, ApiError> {
+        let q = storage.querier(start, end)?;
+        let mut set = BTreeSet::new();
+        if sels.is_empty() {
+            set.extend(q.label_values(&name, &[])?);
+        }
+        for m in &sels {
+            set.extend(q.label_values(&name, m)?);
+        }
+        Ok(set)
+    })
+    .await
+    .map_err(|e| ApiError::new(super::ErrorType::Internal, e.to_string()))??;
+    Ok(string_list(values, lim))
+}
+
+pub async fn exemplars() -> Response {
+    success("[]", &[], &[])
+}
+
+pub async fn metadata() -> Response {
+    success("{}", &[], &[])
+}
+
+pub async fn targets() -> Response {
+    success(r#"{"activeTargets":[],"droppedTargets":[],"droppedTargetCounts":{}}"#, &[], &[])
+}
+
+pub async fn targets_metadata() -> Response {
+    success("[]", &[], &[])
+}
+
+pub async fn rules() -> Response {
+    success(r#"{"groups":[]}"#, &[], &[])
+}
+
+pub async fn alerts() -> Response {
+    success(r#"{"alerts":[]}"#, &[], &[])
+}
+
+pub async fn alertmanagers() -> Response {
+    success(r#"{"activeAlertmanagers":[],"droppedAlertmanagers":[]}"#, &[], &[])
+}
+
+pub async fn buildinfo() -> Response {
+    let mut out = String::from("{");
+    for (i, (k, v)) in [
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("revision", ""),
+        ("branch", ""),
+        ("buildUser", ""),
+        ("buildDate", ""),
+        ("goVersion", ""),
+    ]
+    .iter()
+    .enumerate()
+    {
+        if i > 0 {
+            out.push(',');
+        }
+        json::string(&mut out, k);
+        out.push(':');
+        json::string(&mut out, v);
+    }
+    out.push('}');
+    success(&out, &[], &[])
+}
+
+pub async fn runtimeinfo(State(state): State<Arc<ApiState>>) -> Response {
+    let mut out = String::from("{");
+    out.push_str(r#""startTime":"#);
+    json::string(&mut out, &rfc3339(state.start_time_ms));
+    out.push_str(r#","CWD":"#);
+    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+    json::string(&mut out, &cwd);
+    out.push_str(r#","reloadConfigSuccess":true,"lastConfigTime":"#);
+    json::string(&mut out, &rfc3339(state.start_time_ms));
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    out.push_str(&format!(
+        r#","corruptionCount":0,"goroutineCount":0,"GOMAXPROCS":{threads},"GOMEMLIMIT":0,"GOGC":"","GODEBUG":"","storageRetention":"""#
+    ));
+    out.push('}');
+    success(&out, &[], &[])
+}
+
+pub async fn flags(State(state): State<Arc<ApiState>>) -> Response {
+    let mut out = String::from("{");
+    for (i, (k, v)) in state.options().flags.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json::string(&mut out, k);
+        out.push(':');
+        json::string(&mut out, v);
+    }
+    out.push('}');
+    success(&out, &[], &[])
+}
+
+pub async fn walreplay(State(state): State<Arc<ApiState>>) -> Response {
+    let done = state.storage.get().is_some();
+    let data = if done { r#"{"min":0,"max":0,"current":0}"# } else { r#"{"min":0,"max":-1,"current":0}"# };
+    success(data, &[], &[])
+}
+
+pub async fn tsdb_status(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    let storage = state.storage()?;
+    let summary = storage.head_summary();
+    let by_name = tokio::task::spawn_blocking(move || -> Result<Vec<(String, usize)>, ApiError> {
+        let q = storage.querier(MIN_TIME, MAX_TIME)?;
+        let mut counts = Vec::new();
+        for name in q.label_values(model::labels::METRIC_NAME, &[])? {
+            let n = q
+                .select(false, None, &[Matcher::equal(model::labels::METRIC_NAME, name.as_str())])?
+                .count();
+            counts.push((name, n));
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counts.truncate(10);
+        Ok(counts)
+    })
+    .await
+    .map_err(|e| ApiError::new(super::ErrorType::Internal, e.to_string()))??;
+    let mut out = format!(
+        r#"{{"headStats":{{"numSeries":{},"numLabelPairs":0,"chunkCount":0,"minTime":{},"maxTime":{}}},"seriesCountByMetricName":["#,
+        summary.num_series,
+        summary.min_time.unwrap_or(i64::MAX),
+        summary.max_time.unwrap_or(i64::MIN)
+    );
+    for (i, (name, n)) in by_name.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"name":"#);
+        json::string(&mut out, name);
+        out.push_str(&format!(r#","value":{n}}}"#));
+    }
+    out.push_str(r#"],"labelValueCountByLabelName":[],"memoryInBytesByLabelName":[],"seriesCountByLabelValuePair":[]}"#);
+    Ok(success(&out, &[], &[]))
+}
+
+/// `2006-01-02T15:04:05.000Z`.
+fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60,
+        ms.rem_euclid(1000)
+    )
+}

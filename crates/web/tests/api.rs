@@ -1,0 +1,236 @@
+//! The HTTP API through the router, over an in-memory store: exact JSON bodies for each result
+//! type, Prometheus' error shapes and codes, metadata endpoints, `/federate`, and the
+//! remote-write receiver's accept and reject paths.
+
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use model::labels::Labels;
+use std::sync::Arc;
+use storage::memory::MemStorage;
+use storage::{Appendable, Queryable, Value};
+use tokio::sync::mpsc;
+use tower::ServiceExt;
+use web::api::{ApiOptions, ApiState, ApiStorage, HeadSummary};
+use web::{SelfMetrics, WebOptions, WebState};
+
+struct Mem(MemStorage);
+
+impl Queryable for Mem {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn storage::Querier>, storage::StorageError> {
+        self.0.querier(mint, maxt)
+    }
+}
+impl Appendable for Mem {
+    fn appender(&self) -> Box<dyn storage::Appender> {
+        self.0.appender()
+    }
+}
+impl ApiStorage for Mem {
+    fn head_summary(&self) -> HeadSummary {
+        HeadSummary::default()
+    }
+}
+
+fn app(receiver: bool) -> (axum::Router, MemStorage) {
+    let mem = MemStorage::new();
+    for (job, v) in [("a", 1.0), ("b", 2.5)] {
+        let l = Labels::from_static(&[("__name__", "up"), ("job", job)]);
+        mem.insert_samples(&l, (0..10).map(|i| (i * 15_000, Value::Float(v + i as f64))));
+    }
+    let api = ApiState::new(
+        promql::engine::Engine::default(),
+        ApiOptions {
+            external_labels: Labels::from_static(&[("cluster", "c1")]),
+            remote_write_receiver: receiver,
+            flags: vec![("query.timeout".into(), "2m".into())],
+        },
+    );
+    api.set_storage(Arc::new(Mem(mem.clone())));
+    let (tx, _rx) = mpsc::channel(1);
+    let state = WebState::new(WebOptions { enable_lifecycle: false }, tx, Arc::new(SelfMetrics::new()), api);
+    (web::router(state), mem)
+}
+
+async fn call(r: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
+    let resp = r.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).to_string())
+}
+
+async fn get(r: &axum::Router, uri: &str) -> (StatusCode, String) {
+    call(r, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn instant_and_range_queries_render_like_prometheus() {
+    let (r, _) = app(false);
+    let (code, body) = get(&r, "/api/v1/query?query=up&time=30.5").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[30.500,"3"]},{"metric":{"__name__":"up","job":"b"},"value":[30.500,"4.5"]}]}}"#
+    );
+    let (_, body) = get(&r, "/api/v1/query?query=1%2B1&time=7").await;
+    assert_eq!(body, r#"{"status":"success","data":{"resultType":"scalar","result":[7,"2"]}}"#);
+    let (_, body) = get(&r, "/api/v1/query?query=%22x%22&time=7").await;
+    assert_eq!(body, r#"{"status":"success","data":{"resultType":"string","result":[7,"x"]}}"#);
+    let (_, body) = get(&r, "/api/v1/query_range?query=sum(up)&start=0&end=30&step=15").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[0,"3.5"],[15,"5.5"],[30,"7.5"]]}]}}"#
+    );
+    // POST form bodies work the same.
+    let req = Request::post("/api/v1/query")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("query=count(up)&time=30"))
+        .unwrap();
+    let (code, body) = call(&r, req).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(body.contains(r#""value":[30,"2"]"#), "{body}");
+    // Annotations come back with their positions.
+    let (_, body) = get(&r, "/api/v1/query?query=rate(up[1m])&time=60").await;
+    assert!(body.contains(r#""infos":["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"up\" (1:6)"]"#), "{body}");
+}
+
+#[tokio::test]
+async fn errors_have_prometheus_shape_and_codes() {
+    let (r, _) = app(false);
+    let (code, body) = get(&r, "/api/v1/query?query=sum(").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"#), "{body}");
+    let (code, body) = get(&r, "/api/v1/query?query=up&time=yesterday").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(body, r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp"}"#);
+    let (code, body) = get(&r, "/api/v1/query_range?query=up&start=10&end=0&step=1").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.contains("end timestamp must not be before start time"));
+    let (code, body) = get(&r, "/api/v1/query_range?query=up&start=0&end=100000&step=1").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.contains("exceeded maximum resolution of 11,000 points"));
+    let (code, body) = get(&r, "/api/v1/query?query=up%20%2B%20on(__name__)%20up&time=30").await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains(r#""errorType":"execution""#));
+    let (code, body) = get(&r, "/api/v1/series").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.contains("no match[] parameter provided"));
+}
+
+#[tokio::test]
+async fn metadata_endpoints() {
+    let (r, _) = app(false);
+    let (_, body) = get(&r, "/api/v1/series?match[]=up&match[]=up%7Bjob%3D%22a%22%7D").await;
+    assert_eq!(body, r#"{"status":"success","data":[{"__name__":"up","job":"a"},{"__name__":"up","job":"b"}]}"#);
+    let (_, body) = get(&r, "/api/v1/labels").await;
+    assert_eq!(body, r#"{"status":"success","data":["__name__","job"]}"#);
+    let (_, body) = get(&r, "/api/v1/label/job/values").await;
+    assert_eq!(body, r#"{"status":"success","data":["a","b"]}"#);
+    let (_, body) = get(&r, "/api/v1/label/job/values?limit=1").await;
+    assert_eq!(body, r#"{"status":"success","data":["a"],"warnings":["results truncated due to limit"]}"#);
+    let (_, body) = get(&r, "/api/v1/status/flags").await;
+    assert_eq!(body, r#"{"status":"success","data":{"query.timeout":"2m"}}"#);
+    let (_, body) = get(&r, "/api/v1/format_query?query=sum(rate(x%5B5m%5D))by(job)").await;
+    assert_eq!(body, r#"{"status":"success","data":"sum by (job) (rate(x[5m]))"}"#);
+}
+
+#[tokio::test]
+async fn federate_adds_external_labels_and_type_lines() {
+    let (r, mem) = app(false);
+    // Recent samples (federation looks back 5 minutes from now).
+    let now = model::sample::now_ms();
+    let l = Labels::from_static(&[("__name__", "node_load1"), ("instance", "x")]);
+    mem.insert_samples(&l, [(now - 1000, Value::Float(0.5))]);
+    let stale = Labels::from_static(&[("__name__", "node_load1"), ("instance", "gone")]);
+    mem.insert_samples(&stale, [(now - 2000, Value::Float(1.0)), (now - 1000, Value::Float(model::sample::stale_nan()))]);
+    let (code, body) = get(&r, "/federate?match[]=node_load1").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body, format!("# TYPE node_load1 untyped\nnode_load1{{cluster=\"c1\",instance=\"x\"}} 0.5 {}\n", now - 1000));
+    let (code, _) = get(&r, "/federate").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+}
+
+fn write_body(series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
+    let req = remote::proto::WriteRequest {
+        timeseries: series
+            .iter()
+            .map(|(labels, samples)| remote::proto::TimeSeries {
+                labels: labels
+                    .iter()
+                    .map(|(n, v)| remote::proto::Label {
+                        name: n.to_string(),
+                        value: v.to_string(),
+                    })
+                    .collect(),
+                samples: samples
+                    .iter()
+                    .map(|(t, v)| remote::proto::Sample {
+                        value: *v,
+                        timestamp: *t,
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        metadata: vec![],
+    };
+    remote::encode_write_request(&req)
+}
+
+async fn post_write(r: &axum::Router, body: Vec<u8>, content_type: &str) -> (StatusCode, String) {
+    let req = Request::post("/api/v1/write")
+        .header("content-type", content_type)
+        .header("content-encoding", "snappy")
+        .body(Body::from(body))
+        .unwrap();
+    call(r, req).await
+}
+
+#[tokio::test]
+async fn remote_write_receiver() {
+    let pb = "application/x-protobuf";
+    let (disabled, _) = app(false);
+    let (code, _) = post_write(&disabled, write_body(&[]), pb).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    let (r, _) = app(true);
+    let good: &[(&str, &str)] = &[("__name__", "rw_metric"), ("job", "x")];
+    let (code, body) = post_write(&r, write_body(&[(good, &[(1000, 1.0), (2000, 2.0)])]), pb).await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+    let (_, body) = get(&r, "/api/v1/query?query=rw_metric&time=2").await;
+    assert!(body.contains(r#""value":[2,"2"]"#), "{body}");
+
+    // Bad input is 400, never 500, and nothing of the request is stored.
+    let dup: &[(&str, &str)] = &[("__name__", "m"), ("a", "1"), ("a", "2")];
+    let (code, _) = post_write(&r, write_body(&[(good, &[(3000, 3.0)]), (dup, &[(1000, 1.0)])]), pb).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let (code, _) = post_write(&r, write_body(&[(&[], &[(1000, 1.0)])]), pb).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let (code, body) = post_write(&r, write_body(&[(good, &[(1500, 9.0)])]), pb).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.contains("out of order sample"), "{body}");
+    let future = model::sample::now_ms() + 3_600_000;
+    let (code, body) = post_write(&r, write_body(&[(good, &[(future, 1.0)])]), pb).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.contains("too far in the future"), "{body}");
+    let (_, body) = get(&r, "/api/v1/query?query=rw_metric&time=3").await;
+    assert!(body.contains(r#""value":[3,"2"]"#), "the rejected request left nothing behind: {body}");
+
+    // Wrong content type, garbage, and a decompression bomb.
+    let (code, _) = post_write(&r, write_body(&[]), "application/json").await;
+    assert_eq!(code, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (code, _) = post_write(&r, b"garbage".to_vec(), pb).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let mut bomb = Vec::new();
+    let mut n: u64 = 1 << 30;
+    while n >= 0x80 {
+        bomb.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    bomb.push(n as u8);
+    bomb.extend_from_slice(&[0; 16]);
+    let (code, body) = post_write(&r, bomb, pb).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(body.contains("exceeds the limit"), "{body}");
+}
