@@ -10,6 +10,7 @@ use super::functions::{kahan_inc, quantile};
 use super::types::QueryError;
 use crate::ast::{Aggregate, AggregateOp, Expr};
 use model::exposition::float_to_string;
+use model::histogram::FloatHistogram;
 use model::labels::{Labels, METRIC_NAME};
 use std::collections::HashMap;
 
@@ -26,6 +27,13 @@ struct Acc {
     drop_name: bool,
     /// Selected input series (topk and friends): (value, series index).
     heap: Vec<(f64, usize)>,
+    /// Sum of the histograms of the group (`sum`, `avg`).
+    hist: Option<FloatHistogram>,
+    hist_count: f64,
+    /// Floats seen (a group mixing floats and histograms has no result).
+    floats: usize,
+    /// Histograms with exponential and custom buckets were mixed.
+    incompatible: bool,
 }
 
 /// The hash Prometheus uses for label sets (xxhash64 of `name 0xff value 0xff ...`), needed
@@ -201,11 +209,41 @@ impl Ev<'_> {
             };
             let mut error: Option<QueryError> = None;
             let mut ignored_histogram = false;
+            let (mut collision, mut reconciled) = (false, false);
             cursor.at(&input, ts, |si, point| {
                 if error.is_some() {
                     return;
                 }
                 let acc = &mut accs[group_of[si]];
+                if let Some(h) = &point.h
+                    && matches!(a.op, AggregateOp::Sum | AggregateOp::Avg)
+                {
+                    if !acc.seen {
+                        *acc = Acc {
+                            seen: true,
+                            drop_name: input[si].drop_name,
+                            heap: std::mem::take(&mut acc.heap),
+                            values: std::mem::take(&mut acc.values),
+                            ..Acc::default()
+                        };
+                    }
+                    acc.drop_name |= input[si].drop_name;
+                    acc.hist_count += 1.0;
+                    match &mut acc.hist {
+                        None => acc.hist = Some((**h).clone()),
+                        Some(total) => match total.add(h) {
+                            Err(_) => acc.incompatible = true,
+                            Ok(o) => {
+                                collision |= o.counter_reset_collision;
+                                reconciled |= o.custom_bounds_reconciled;
+                            }
+                        },
+                    }
+                    return;
+                }
+                if point.h.is_none() {
+                    acc.floats += 1;
+                }
                 if point.h.is_some() {
                     match a.op {
                         AggregateOp::Count
@@ -238,6 +276,7 @@ impl Ev<'_> {
                         mean: f,
                         count: 1.0,
                         drop_name: drop,
+                        floats: 1,
                         heap: std::mem::take(&mut acc.heap),
                         values: std::mem::take(&mut acc.values),
                         ..Acc::default()
@@ -341,6 +380,18 @@ impl Ev<'_> {
             if let Some(e) = error {
                 return Err(e);
             }
+            if collision {
+                self.warn(
+                    "conflicting counter resets during histogram aggregation".into(),
+                    a.expr.span(),
+                );
+            }
+            if reconciled {
+                self.info(
+                    "mismatched custom buckets were reconciled during aggregation".into(),
+                    a.expr.span(),
+                );
+            }
             if ignored_histogram {
                 let span = if selecting { a.span } else { a.expr.span() };
                 self.info(
@@ -372,6 +423,33 @@ impl Ev<'_> {
                             instant_order.push(si);
                         }
                     }
+                    continue;
+                }
+                if let Some(mut h) = acc.hist.take() {
+                    if acc.floats > 0 {
+                        self.warn(
+                            "encountered a mix of histograms and floats for aggregation".into(),
+                            a.expr.span(),
+                        );
+                        continue;
+                    }
+                    if acc.incompatible {
+                        self.warn(
+                            "vector contains a mix of histograms with exponential and custom buckets schemas for metric name \"\"".into(),
+                            a.expr.span(),
+                        );
+                        continue;
+                    }
+                    if a.op == AggregateOp::Avg {
+                        h.div(acc.hist_count);
+                    }
+                    h.compact();
+                    out_points[g].push(Point {
+                        t: ts,
+                        f: 0.0,
+                        h: Some(std::sync::Arc::new(h)),
+                    });
+                    out_drop[g] |= acc.drop_name;
                     continue;
                 }
                 let v = match a.op {
@@ -464,14 +542,13 @@ impl Ev<'_> {
             let ts = self.step_ts(i);
             let mut counts: Vec<(Labels, f64)> = Vec::new();
             let mut pos: HashMap<Labels, usize> = HashMap::new();
-            let mut error = None;
             cursor.at(&input, ts, |si, p| {
-                if p.h.is_some() {
-                    error = Some(unsupported_histograms("count_values"));
-                    return;
-                }
                 let mut b = input[si].labels.builder();
-                b.set(label.as_str(), format_plain(p.f));
+                let value = match &p.h {
+                    Some(h) => h.to_string(),
+                    None => format_plain(p.f),
+                };
+                b.set(label.as_str(), value);
                 let key = grouping_labels(&b.build(), &grouping, a.without);
                 match pos.get(&key) {
                     Some(&j) => counts[j].1 += 1.0,
@@ -481,9 +558,6 @@ impl Ev<'_> {
                     }
                 }
             });
-            if let Some(e) = error {
-                return Err(e);
-            }
             for (labels, n) in counts {
                 let j = *index.entry(labels.clone()).or_insert_with(|| {
                     out.push(SeriesData {

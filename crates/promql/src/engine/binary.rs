@@ -8,13 +8,14 @@
 //! matching that needs `group_left`/`group_right`, and grouping labels that do not make
 //! results unique.
 
-use super::eval::{
-    Ev, Evaluated, Mat, Point, SeriesData, StepCursor, drop_metadata, unsupported_histograms,
-};
+use super::eval::{Ev, Evaluated, Mat, Point, SeriesData, StepCursor, drop_metadata};
 use super::types::QueryError;
+use crate::ast::Span;
 use crate::ast::{Binary, BinaryOp, Cardinality, VectorMatching};
+use model::histogram::{CounterResetHint, FloatHistogram};
 use model::labels::{Labels, METRIC_NAME};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Applies a float operator; `None` when a comparison is false (the element is filtered).
 fn apply(op: BinaryOp, l: f64, r: f64) -> Option<f64> {
@@ -35,6 +36,147 @@ fn apply(op: BinaryOp, l: f64, r: f64) -> Option<f64> {
         // Trim operators only apply to histograms; on floats nothing is kept.
         _ => return None,
     })
+}
+
+/// A value during binary evaluation: a float or a histogram.
+type Val = (f64, Option<Arc<FloatHistogram>>);
+
+/// What applying an operator to one pair of values gave.
+struct ElemOut {
+    f: f64,
+    h: Option<Arc<FloatHistogram>>,
+    /// False when a comparison filtered the pair out (or the pair is unsupported).
+    keep: bool,
+    /// The pair produces no output at all (an unsupported combination or a failed
+    /// histogram operation), whatever `bool` says.
+    skip: bool,
+    note: Option<Note>,
+}
+
+/// An annotation raised by one element of a binary operation.
+enum Note {
+    Info(String),
+    Warn(String),
+}
+
+fn type_name(h: &Option<Arc<FloatHistogram>>) -> &'static str {
+    if h.is_some() { "histogram" } else { "float" }
+}
+
+/// Prometheus' `vectorElemBinop`: the operator on one pair, floats and histograms alike.
+fn elem_binop(op: BinaryOp, l: &Val, r: &Val) -> ElemOut {
+    let out = |f: f64, h: Option<FloatHistogram>, keep: bool| ElemOut {
+        f,
+        h: h.map(Arc::new),
+        keep,
+        skip: false,
+        note: None,
+    };
+    let incompatible = || ElemOut {
+        f: 0.0,
+        h: None,
+        keep: false,
+        skip: true,
+        note: Some(Note::Info(format!(
+            "incompatible sample types encountered for binary operator {:?}: {} {} {}",
+            op.as_str(),
+            type_name(&l.1),
+            op.as_str(),
+            type_name(&r.1)
+        ))),
+    };
+    match (&l.1, &r.1) {
+        (None, None) => {
+            if matches!(op, BinaryOp::TrimUpper | BinaryOp::TrimLower) {
+                return incompatible();
+            }
+            match apply(op, l.0, r.0) {
+                Some(v) => out(if op.is_comparison() { l.0 } else { v }, None, true),
+                None => out(l.0, None, false),
+            }
+        }
+        (None, Some(h)) => {
+            if op != BinaryOp::Mul {
+                return incompatible();
+            }
+            let mut res = (**h).clone();
+            res.mul(l.0);
+            res.compact();
+            out(0.0, Some(res), true)
+        }
+        (Some(h), None) => {
+            let mut res = (**h).clone();
+            match op {
+                BinaryOp::Mul => res.mul(r.0),
+                BinaryOp::Div => res.div(r.0),
+                BinaryOp::TrimUpper => res = res.trim_buckets(r.0, true),
+                BinaryOp::TrimLower => res = res.trim_buckets(r.0, false),
+                _ => return incompatible(),
+            }
+            res.compact();
+            out(0.0, Some(res), true)
+        }
+        (Some(hl), Some(hr)) => match op {
+            BinaryOp::Add | BinaryOp::Sub => {
+                let mut res = (**hl).clone();
+                let result = if op == BinaryOp::Add {
+                    res.add(hr)
+                } else {
+                    res.sub(hr)
+                };
+                let what = if op == BinaryOp::Add {
+                    "addition"
+                } else {
+                    "subtraction"
+                };
+                match result {
+                    Err(_) => ElemOut {
+                        f: 0.0,
+                        h: None,
+                        keep: false,
+                        skip: true,
+                        note: Some(Note::Warn(format!(
+                            "incompatible bucket layout encountered for binary operator {}",
+                            op.as_str()
+                        ))),
+                    },
+                    Ok(o) if o.counter_reset_collision => ElemOut {
+                        f: 0.0,
+                        h: None,
+                        keep: false,
+                        skip: true,
+                        note: Some(Note::Warn(format!(
+                            "conflicting counter resets during histogram {what}"
+                        ))),
+                    },
+                    Ok(o) => {
+                        if op == BinaryOp::Sub {
+                            res.counter_reset_hint = CounterResetHint::Gauge;
+                        }
+                        res.compact();
+                        let mut e = out(0.0, Some(res), true);
+                        if o.custom_bounds_reconciled {
+                            e.note = Some(Note::Info(format!(
+                                "mismatched custom buckets were reconciled during {what}"
+                            )));
+                        }
+                        e
+                    }
+                }
+            }
+            BinaryOp::Eql | BinaryOp::Neq => {
+                let eq = hl.equals(hr);
+                ElemOut {
+                    f: 0.0,
+                    h: Some(hl.clone()),
+                    keep: if op == BinaryOp::Eql { eq } else { !eq },
+                    skip: false,
+                    note: None,
+                }
+            }
+            _ => incompatible(),
+        },
+    }
 }
 
 /// Arithmetic drops the metric name; comparisons keep it (unless `bool`).
@@ -110,37 +252,64 @@ impl Ev<'_> {
     ) -> Result<Evaluated, QueryError> {
         let start = self.start;
         let interval = self.interval;
+        let mut notes: Vec<Note> = Vec::new();
         for series in &mut v {
-            if series.points.iter().any(|p| p.h.is_some()) {
-                return Err(unsupported_histograms(&format!(
-                    "binary operator {}",
-                    b.op.as_str()
-                )));
-            }
             series.points.retain_mut(|p| {
                 let sv = s[((p.t - start) / interval) as usize];
-                let (l, r) = if scalar_left { (sv, p.f) } else { (p.f, sv) };
-                let res = apply(b.op, l, r);
+                let vector_val: Val = (p.f, p.h.take());
+                let scalar_val: Val = (sv, None);
+                let e = if scalar_left {
+                    elem_binop(b.op, &scalar_val, &vector_val)
+                } else {
+                    elem_binop(b.op, &vector_val, &scalar_val)
+                };
+                if let Some(n) = e.note {
+                    let skip = matches!(n, Note::Info(_));
+                    notes.push(n);
+                    // Prometheus drops the element on an info, never on a warning.
+                    if skip {
+                        return false;
+                    }
+                }
+                if e.skip {
+                    return false;
+                }
                 if b.return_bool {
-                    p.f = if res.is_some() { 1.0 } else { 0.0 };
+                    p.f = if e.keep { 1.0 } else { 0.0 };
+                    p.h = None;
                     return true;
                 }
-                match res {
-                    // A comparison keeps the vector element's own value.
-                    Some(_) if b.op.is_comparison() => true,
-                    Some(x) => {
-                        p.f = x;
-                        true
-                    }
-                    None => false,
+                if !e.keep {
+                    return false;
                 }
+                if b.op.is_comparison() {
+                    // A comparison keeps the vector element's own value.
+                    p.f = vector_val.0;
+                    p.h = vector_val.1;
+                } else {
+                    p.f = e.f;
+                    p.h = e.h;
+                }
+                true
             });
             if changes_metric(b.op) || b.return_bool {
                 self.drop_name(series);
             }
         }
+        self.report_notes(notes, b.span);
         v.retain(|s| !s.points.is_empty());
         Ok(Evaluated::Vector(self.merge_if_immediate(v)?))
+    }
+
+    /// Turns the notes of a binary operation into annotations (Prometheus keeps only the
+    /// last one of a step; one of each kind is enough after deduplication).
+    fn report_notes(&mut self, notes: Vec<Note>, span: Span) {
+        for n in notes {
+            match n {
+                Note::Info(m) => self.info(m, span),
+                Note::Warn(m) => self.warn(m, span),
+            }
+        }
     }
 
     /// The match signature of a label set.
@@ -217,15 +386,6 @@ impl Ev<'_> {
         r: Mat,
         m: &VectorMatching,
     ) -> Result<Mat, QueryError> {
-        if l.iter()
-            .chain(&r)
-            .any(|s| s.points.iter().any(|p| p.h.is_some()))
-        {
-            return Err(unsupported_histograms(&format!(
-                "binary operator {}",
-                b.op.as_str()
-            )));
-        }
         // One-to-many is many-to-one with the sides swapped.
         let swapped = m.card == Cardinality::OneToMany;
         let (many, one) = if swapped { (r, l) } else { (l, r) };
@@ -243,7 +403,7 @@ impl Ev<'_> {
         for i in 0..self.steps() {
             self.check_deadline()?;
             let ts = self.step_ts(i);
-            let mut by_sig: HashMap<&Labels, (usize, f64)> = HashMap::new();
+            let mut by_sig: HashMap<&Labels, (usize, Val)> = HashMap::new();
             let mut dup: Option<QueryError> = None;
             one_c.at(&one, ts, |si, p| {
                 if let Some((other, _)) = by_sig.get(&one_sig[si]) {
@@ -255,25 +415,28 @@ impl Ev<'_> {
                     }
                     return;
                 }
-                by_sig.insert(&one_sig[si], (si, p.f));
+                by_sig.insert(&one_sig[si], (si, (p.f, p.h.clone())));
             });
             if let Some(e) = dup {
                 return Err(e);
             }
-            let mut many_pts: Vec<(usize, f64)> = Vec::new();
-            many_c.at(&many, ts, |si, p| many_pts.push((si, p.f)));
+            let mut many_pts: Vec<(usize, Val)> = Vec::new();
+            many_c.at(&many, ts, |si, p| many_pts.push((si, (p.f, p.h.clone()))));
             let mut matched: HashMap<&Labels, HashSet<Labels>> = HashMap::new();
-            let mut results: Vec<(Labels, f64, bool)> = Vec::new();
+            let mut results: Vec<(Labels, Val, bool)> = Vec::new();
+            let mut notes: Vec<Note> = Vec::new();
             // (many index, one index, many value, one value, signature); an index is `None` where
             // a fill value stands in for a missing series.
             let mut pairs: Vec<Pair<'_>> = Vec::new();
-            for &(si, f) in &many_pts {
-                let sig = &many_sig[si];
+            for (si, f) in &many_pts {
+                let sig = &many_sig[*si];
                 match by_sig.get(sig) {
-                    Some(&(oi, of)) => pairs.push((Some(si), Some(oi), f, of, sig)),
+                    Some((oi, of)) => {
+                        pairs.push((Some(*si), Some(*oi), f.clone(), of.clone(), sig))
+                    }
                     None => {
                         if let Some(fv) = fill_one {
-                            pairs.push((Some(si), None, f, fv, sig));
+                            pairs.push((Some(*si), None, f.clone(), (fv, None), sig));
                         }
                     }
                 }
@@ -281,25 +444,26 @@ impl Ev<'_> {
             if let Some(fv) = fill_many {
                 let many_sigs: HashSet<&Labels> =
                     many_pts.iter().map(|(si, _)| &many_sig[*si]).collect();
-                for (sig, &(oi, of)) in &by_sig {
+                for (sig, (oi, of)) in &by_sig {
                     if !many_sigs.contains(sig) {
-                        pairs.push((None, Some(oi), fv, of, sig));
+                        pairs.push((None, Some(*oi), (fv, None), of.clone(), sig));
                     }
                 }
             }
             for (mi, oi, mf, of, sig) in pairs {
                 let (lf, rf) = if swapped { (of, mf) } else { (mf, of) };
-                let res = apply(b.op, lf, rf);
-                let keep = res.is_some();
-                let value = if b.return_bool {
-                    if keep { 1.0 } else { 0.0 }
+                let e = elem_binop(b.op, &lf, &rf);
+                if let Some(n) = e.note {
+                    notes.push(n);
+                }
+                if e.skip {
+                    continue;
+                }
+                let keep = e.keep;
+                let value: Val = if b.return_bool {
+                    (if keep { 1.0 } else { 0.0 }, None)
                 } else {
-                    // Comparisons keep the left operand's value.
-                    match res {
-                        Some(_) if b.op.is_comparison() => lf,
-                        Some(v) => v,
-                        None => 0.0,
-                    }
+                    (e.f, e.h)
                 };
                 let metric = match metric_cache.get(&(mi, oi)) {
                     Some(l) => l.clone(),
@@ -343,6 +507,7 @@ impl Ev<'_> {
                     b.return_bool || (carried && !changes_metric(b.op)),
                 ));
             }
+            self.report_notes(notes, b.span);
             for (metric, value, drop) in results {
                 let idx = match out_index.get(&metric) {
                     Some(&j) => {
@@ -363,7 +528,11 @@ impl Ev<'_> {
                         out.len() - 1
                     }
                 };
-                out[idx].points.push(Point::float(ts, value));
+                out[idx].points.push(Point {
+                    t: ts,
+                    f: value.0,
+                    h: value.1,
+                });
                 if drop {
                     out[idx].drop_name = true;
                 }
@@ -379,7 +548,7 @@ impl Ev<'_> {
     }
 }
 
-type Pair<'s> = (Option<usize>, Option<usize>, f64, f64, &'s Labels);
+type Pair<'s> = (Option<usize>, Option<usize>, Val, Val, &'s Labels);
 
 /// The labels of a result: the "many" side's labels (without the metric name for arithmetic),
 /// restricted by `on`/`ignoring` for one-to-one matching, plus the `group_x` labels taken from

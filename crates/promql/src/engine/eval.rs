@@ -364,8 +364,10 @@ impl<'a> Ev<'a> {
                     (UnaryOp::Neg, Evaluated::Vector(mut mat)) => {
                         for s in &mut mat {
                             for p in &mut s.points {
-                                if p.h.is_some() {
-                                    return Err(unsupported_histograms("unary minus"));
+                                if let Some(h) = &p.h {
+                                    let mut neg = (**h).clone();
+                                    neg.mul(-1.0);
+                                    p.h = Some(Arc::new(neg));
                                 }
                                 p.f = -p.f;
                             }
@@ -468,6 +470,28 @@ impl<'a> Ev<'a> {
         range: i64,
         keep_stale: bool,
     ) -> Result<Vec<RawSeries>, QueryError> {
+        self.select_raw(&vs.matchers, mint, maxt, range, keep_stale)
+    }
+
+    /// The series `matchers` select with all their samples in `[mint, maxt]`, staleness
+    /// markers included (for lookups that apply the lookback themselves).
+    pub fn select_matchers(
+        &mut self,
+        matchers: &[model::matcher::Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<RawSeries>, QueryError> {
+        self.select_raw(matchers, mint, maxt, 0, true)
+    }
+
+    fn select_raw(
+        &mut self,
+        matchers: &[model::matcher::Matcher],
+        mint: i64,
+        maxt: i64,
+        range: i64,
+        keep_stale: bool,
+    ) -> Result<Vec<RawSeries>, QueryError> {
         let q = self.storage.querier(mint, maxt)?;
         let hints = SelectHints {
             start: mint,
@@ -477,7 +501,7 @@ impl<'a> Ev<'a> {
             func: None,
         };
         let mut out = Vec::new();
-        for s in q.select(false, Some(&hints), &vs.matchers)? {
+        for s in q.select(false, Some(&hints), matchers)? {
             self.check_deadline()?;
             let s = s?;
             let mut it = s.samples;

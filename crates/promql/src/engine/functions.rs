@@ -9,15 +9,14 @@
 //! coalesce equal bounds and force monotonic bucket counts (with an info annotation).
 
 use super::eval::{
-    Ev, Evaluated, Mat, Point, RawSeries, SeriesData, StepCursor, unsupported_histograms,
-    unwrap_parens,
+    Ev, Evaluated, Mat, Point, RawSeries, SeriesData, unsupported_histograms, unwrap_parens,
 };
+use super::histogram_range::{HistOut, HistRangeFn, HistWindow};
 use super::types::QueryError;
 use crate::ast::{Call, Expr, Span};
 use model::exposition::float_to_string;
 use model::labels::{Labels, METRIC_NAME};
 use model::matcher::MatchOp;
-use std::collections::HashMap;
 
 /// `sum, c` ← `sum + inc` with Kahan–Neumaier compensation `c`.
 pub(super) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -334,11 +333,16 @@ impl Ev<'_> {
                 }
                 Ok(Evaluated::Vector(self.merge_if_immediate(mat)?))
             }
+            "info" => self.eval_info(c),
             "label_replace" => self.label_replace(c),
             "label_join" => self.label_join(c),
             "absent" => self.absent(c),
             "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => self.sort(c),
             "histogram_quantile" => self.histogram_quantile(c),
+            "histogram_quantiles" => self.histogram_quantiles(c),
+            "histogram_fraction" => self.histogram_fraction(c),
+            "histogram_stddev" => self.histogram_spread(c, true),
+            "histogram_stdvar" => self.histogram_spread(c, false),
             "histogram_count" | "histogram_sum" | "histogram_avg" => {
                 let mut mat = self.eval_vector(&c.args[0])?;
                 for s in &mut mat {
@@ -567,6 +571,7 @@ impl Ev<'_> {
             }
             if matches!(f, RangeFn::Rate | RangeFn::Increase)
                 && !points.is_empty()
+                && samples.iter().any(|p| p.h.is_none())
                 && let Some(name) = labels.metric_name()
                 && !["_total", "_sum", "_count", "_bucket"]
                     .iter()
@@ -627,6 +632,39 @@ impl Ev<'_> {
         scratch: &mut Vec<(i64, f64)>,
     ) -> Result<Out, QueryError> {
         let has_hist = w.samples.iter().any(|p| p.h.is_some());
+        let hist_fn = match f {
+            RangeFn::Rate => Some(HistRangeFn::Rate),
+            RangeFn::Increase => Some(HistRangeFn::Increase),
+            RangeFn::Delta => Some(HistRangeFn::Delta),
+            RangeFn::Irate => Some(HistRangeFn::Irate),
+            RangeFn::Idelta => Some(HistRangeFn::Idelta),
+            RangeFn::Resets => Some(HistRangeFn::Resets),
+            RangeFn::Changes => Some(HistRangeFn::Changes),
+            RangeFn::SumOverTime => Some(HistRangeFn::SumOverTime),
+            RangeFn::AvgOverTime => Some(HistRangeFn::AvgOverTime),
+            _ => None,
+        };
+        if has_hist
+            && !w.anchored
+            && !w.smoothed
+            && let Some(hf) = hist_fn
+        {
+            let hw = HistWindow {
+                samples: w.samples,
+                range_start: w.range_end - w.range,
+                range_end: w.range_end,
+                range: w.range,
+            };
+            return Ok(match self.histogram_range_fn(hf, &hw, labels, span)? {
+                HistOut::None => Out::None,
+                HistOut::Float(v) => Out::Float(v),
+                HistOut::Histogram(h) => Out::Point(Point {
+                    t: w.ts,
+                    f: 0.0,
+                    h: Some(std::sync::Arc::new(h)),
+                }),
+            });
+        }
         if has_hist && !f.value_agnostic() {
             let has_float = w.samples.iter().any(|p| p.h.is_none());
             if has_float
@@ -1011,105 +1049,6 @@ impl Ev<'_> {
             }
         }
         Ok(Evaluated::Vector(mat))
-    }
-
-    fn histogram_quantile(&mut self, c: &Call) -> Result<Evaluated, QueryError> {
-        let q = self.eval_scalar(&c.args[0])?;
-        let mat = self.eval_vector(&c.args[1])?;
-        if mat.iter().any(|s| s.points.iter().any(|p| p.h.is_some())) {
-            return Err(unsupported_histograms("histogram_quantile"));
-        }
-        let q_span = c.args[0].span();
-        let v_span = c.args[1].span();
-        for &qv in q.iter().take(1) {
-            if qv.is_nan() || !(0.0..=1.0).contains(&qv) {
-                self.warn(
-                    format!(
-                        "quantile value should be between 0 and 1, got {}",
-                        float_to_string(qv)
-                    ),
-                    q_span,
-                );
-            }
-        }
-        // Group the buckets of each histogram: all labels but `le`.
-        let mut group_of: Vec<Option<usize>> = Vec::with_capacity(mat.len());
-        let mut bounds: Vec<f64> = Vec::with_capacity(mat.len());
-        let mut groups: Vec<(Labels, bool)> = Vec::new();
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        for s in &mat {
-            let le = s.labels.get_or_empty("le");
-            match model::exposition::parse_text_value(le) {
-                Some(b) => {
-                    let key = s.labels.drop_names(&["le"]);
-                    let g = *index.entry(key.clone()).or_insert_with(|| {
-                        groups.push((key, false));
-                        groups.len() - 1
-                    });
-                    groups[g].1 |= s.drop_name;
-                    group_of.push(Some(g));
-                    bounds.push(b);
-                }
-                None => {
-                    let name = if self.opts.delayed_name_removal {
-                        s.labels.metric_name().unwrap_or("")
-                    } else {
-                        ""
-                    };
-                    self.warn(format!("bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {name:?}"), v_span);
-                    group_of.push(None);
-                    bounds.push(f64::NAN);
-                }
-            }
-        }
-        let mut out_points: Vec<Vec<Point>> = vec![Vec::new(); groups.len()];
-        let mut cursor = StepCursor::new(&mat);
-        let mut buckets: Vec<Vec<(f64, f64)>> = vec![Vec::new(); groups.len()];
-        for (i, &qi) in q.iter().enumerate().take(self.steps()) {
-            let ts = self.step_ts(i);
-            for b in buckets.iter_mut() {
-                b.clear();
-            }
-            cursor.at(&mat, ts, |si, p| {
-                if let Some(g) = group_of[si] {
-                    buckets[g].push((bounds[si], p.f));
-                }
-            });
-            for (g, b) in buckets.iter_mut().enumerate() {
-                if b.is_empty() {
-                    continue;
-                }
-                let (v, forced) = bucket_quantile(qi, b);
-                if forced {
-                    let name = if self.opts.delayed_name_removal {
-                        groups[g].0.metric_name().unwrap_or("")
-                    } else {
-                        ""
-                    };
-                    self.info(
-                        format!(
-                            "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
-                        ),
-                        v_span,
-                    );
-                }
-                out_points[g].push(Point::float(ts, v));
-            }
-        }
-        let mut out = Vec::new();
-        for ((labels, drop_name), points) in groups.into_iter().zip(out_points) {
-            if points.is_empty() {
-                continue;
-            }
-            let mut s = SeriesData {
-                labels,
-                points,
-                drop_name,
-            };
-            self.drop_name(&mut s);
-            out.push(s);
-        }
-        Ok(Evaluated::Vector(self.merge_if_immediate(out)?))
     }
 }
 

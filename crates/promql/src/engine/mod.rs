@@ -12,6 +12,9 @@ mod aggregate;
 mod binary;
 mod eval;
 mod functions;
+mod histogram_fns;
+mod histogram_range;
+mod info;
 mod types;
 
 pub use types::{Annotation, AnnotationKind, QueryError, QueryResult, Sample, Series, Value};
