@@ -126,14 +126,32 @@ impl ServerOptions {
     pub fn flag_values(&self) -> Vec<(String, String)> {
         vec![
             ("config.file".into(), self.config_file.display().to_string()),
-            ("storage.tsdb.path".into(), self.storage_tsdb_path.display().to_string()),
+            (
+                "storage.tsdb.path".into(),
+                self.storage_tsdb_path.display().to_string(),
+            ),
             ("web.listen-address".into(), self.listen_address.to_string()),
-            ("web.enable-lifecycle".into(), self.enable_lifecycle.to_string()),
-            ("web.enable-remote-write-receiver".into(), self.enable_remote_write_receiver.to_string()),
+            (
+                "web.enable-lifecycle".into(),
+                self.enable_lifecycle.to_string(),
+            ),
+            (
+                "web.enable-remote-write-receiver".into(),
+                self.enable_remote_write_receiver.to_string(),
+            ),
             ("query.timeout".into(), self.query_timeout.to_string()),
-            ("query.max-samples".into(), self.query_max_samples.to_string()),
-            ("query.max-concurrency".into(), self.query_max_concurrency.to_string()),
-            ("query.lookback-delta".into(), self.query_lookback_delta.to_string()),
+            (
+                "query.max-samples".into(),
+                self.query_max_samples.to_string(),
+            ),
+            (
+                "query.max-concurrency".into(),
+                self.query_max_concurrency.to_string(),
+            ),
+            (
+                "query.lookback-delta".into(),
+                self.query_lookback_delta.to_string(),
+            ),
         ]
     }
 }

@@ -32,7 +32,13 @@ pub fn run(opts: ServerOptions) -> ExitCode {
 
 /// `global.external_labels` as a label set.
 fn external_labels(c: &config::Config) -> model::labels::Labels {
-    model::labels::Labels::from_pairs(c.global.external_labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap_or_default()
+    model::labels::Labels::from_pairs(
+        c.global
+            .external_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .unwrap_or_default()
 }
 
 fn load_config(opts: &ServerOptions) -> Result<Arc<config::Config>, String> {
@@ -128,7 +134,9 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             }
         };
     metrics.add_source(Arc::new(crate::tsdb_metrics::TsdbMetrics(db.clone())));
-    state.api().set_storage(Arc::new(crate::tsdb_metrics::ApiDb(db.clone())));
+    state
+        .api()
+        .set_storage(Arc::new(crate::tsdb_metrics::ApiDb(db.clone())));
     // fsync policy: commits reach the kernel before they return (a crash of this process loses
     // nothing); the WAL is synced to the device every WAL_SYNC_INTERVAL and at shutdown, so a
     // power loss can cost at most that much of acknowledged data.

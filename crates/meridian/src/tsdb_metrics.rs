@@ -10,7 +10,11 @@ use web::{MetricsSource, write_single};
 pub struct ApiDb(pub Arc<tsdb::Db>);
 
 impl storage::Queryable for ApiDb {
-    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn storage::Querier>, storage::StorageError> {
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Box<dyn storage::Querier>, storage::StorageError> {
         self.0.querier(mint, maxt)
     }
 }

@@ -22,8 +22,12 @@ pub enum DecodeError {
 
 /// Decodes a snappy block-compressed, protobuf-encoded `WriteRequest`. The decompressed size
 /// the body declares is checked against `max_decompressed` before allocating.
-pub fn decode_write_request(body: &[u8], max_decompressed: usize) -> Result<proto::WriteRequest, DecodeError> {
-    let declared = snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
+pub fn decode_write_request(
+    body: &[u8],
+    max_decompressed: usize,
+) -> Result<proto::WriteRequest, DecodeError> {
+    let declared =
+        snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
     if declared > max_decompressed {
         return Err(DecodeError::TooLarge {
             declared,
@@ -39,7 +43,9 @@ pub fn decode_write_request(body: &[u8], max_decompressed: usize) -> Result<prot
 /// Encodes and snappy-compresses a `WriteRequest`.
 pub fn encode_write_request(req: &proto::WriteRequest) -> Vec<u8> {
     let raw = req.encode_to_vec();
-    snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_default()
+    snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -74,7 +80,10 @@ mod tests {
         }
         bomb.push(n as u8);
         bomb.extend_from_slice(&[0, 0, 0]);
-        assert!(matches!(decode_write_request(&bomb, 32 << 20), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            decode_write_request(&bomb, 32 << 20),
+            Err(DecodeError::TooLarge { .. })
+        ));
         assert!(decode_write_request(b"not snappy at all", 1 << 20).is_err());
     }
 }

@@ -18,13 +18,21 @@ fn bad_request(msg: String) -> Response {
     (StatusCode::BAD_REQUEST, msg).into_response()
 }
 
-pub async fn federate(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
+pub async fn federate(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let p = Params::parse(q.as_deref(), &headers, &Bytes::new());
     let mut selectors = Vec::new();
     for m in p.all("match[]") {
         match promql::parse(m) {
             Ok(promql::Expr::VectorSelector(vs)) => selectors.push(vs.matchers),
-            Ok(_) => return bad_request(format!("error parsing match[]: {m:?} is not a series selector\n")),
+            Ok(_) => {
+                return bad_request(format!(
+                    "error parsing match[]: {m:?} is not a series selector\n"
+                ));
+            }
             Err(e) => return bad_request(format!("error parsing match[]: {e}\n")),
         }
     }
@@ -39,7 +47,9 @@ pub async fn federate(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery,
     let lookback = state.engine.options().lookback_delta;
     let now = model::sample::now_ms();
     let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-        let q = storage.querier(now - lookback + 1, now).map_err(|e| e.to_string())?;
+        let q = storage
+            .querier(now - lookback + 1, now)
+            .map_err(|e| e.to_string())?;
         // Sorted by metric name, then labels: one family after the other.
         let mut latest: BTreeMap<(String, Labels), (i64, f64)> = BTreeMap::new();
         for m in &selectors {
@@ -71,7 +81,10 @@ pub async fn federate(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery,
             let labels = with_external(&labels, &external);
             enc.sample_parts(
                 &name,
-                labels.iter().filter(|l| l.name.as_str() != METRIC_NAME).map(|l| (l.name.as_str(), l.value.as_str())),
+                labels
+                    .iter()
+                    .filter(|l| l.name.as_str() != METRIC_NAME)
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
                 v,
                 Some(t),
             );
@@ -80,9 +93,24 @@ pub async fn federate(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery,
     })
     .await;
     match body {
-        Ok(Ok(b)) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], b).into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("federation failed: {e}\n")).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("federation failed: {e}\n")).into_response(),
+        Ok(Ok(b)) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            b,
+        )
+            .into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("federation failed: {e}\n"),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("federation failed: {e}\n"),
+        )
+            .into_response(),
     }
 }
 

@@ -78,8 +78,9 @@ impl WebState {
 
 /// The router with every endpoint this crate serves.
 pub fn router(state: Arc<WebState>) -> Router {
-    let api = api::router(state.api.clone())
-        .layer(axum::extract::DefaultBodyLimit::max(remote_write::MAX_BODY + 1));
+    let api = api::router(state.api.clone()).layer(axum::extract::DefaultBodyLimit::max(
+        remote_write::MAX_BODY + 1,
+    ));
     Router::new()
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
@@ -175,7 +176,10 @@ mod tests {
             },
             tx,
             Arc::new(SelfMetrics::new()),
-            api::ApiState::new(promql::engine::Engine::default(), api::ApiOptions::default()),
+            api::ApiState::new(
+                promql::engine::Engine::default(),
+                api::ApiOptions::default(),
+            ),
         );
         (state.clone(), router(state), rx)
     }

@@ -29,26 +29,43 @@ fn status(code: StatusCode, msg: impl Into<String>) -> Response {
     (code, m).into_response()
 }
 
-pub async fn write(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn write(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !state.options().remote_write_receiver {
         return status(
             StatusCode::NOT_FOUND,
             "remote write receiver needs to be enabled with --web.enable-remote-write-receiver",
         );
     }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/x-protobuf");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/x-protobuf");
     let proto = content_type
         .split(';')
         .filter_map(|p| p.trim().strip_prefix("proto="))
         .next()
         .unwrap_or("prometheus.WriteRequest");
     if !content_type.starts_with("application/x-protobuf") || proto != "prometheus.WriteRequest" {
-        return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported content type {content_type:?}; supported: application/x-protobuf;proto=prometheus.WriteRequest"));
+        return status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported content type {content_type:?}; supported: application/x-protobuf;proto=prometheus.WriteRequest"
+            ),
+        );
     }
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok())
+    if let Some(enc) = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
         && !enc.eq_ignore_ascii_case("snappy")
     {
-        return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported content encoding {enc:?}; supported: snappy"));
+        return status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported content encoding {enc:?}; supported: snappy"),
+        );
     }
     if body.len() > MAX_BODY {
         return status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
@@ -58,13 +75,17 @@ pub async fn write(State(state): State<Arc<ApiState>>, headers: HeaderMap, body:
         Err(e) => return e.into_response(),
     };
     let result = tokio::task::spawn_blocking(move || -> Result<(), (StatusCode, String)> {
-        let req = remote::decode_write_request(&body, MAX_DECOMPRESSED).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+        let req = remote::decode_write_request(&body, MAX_DECOMPRESSED)
+            .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
         let limit = model::sample::now_ms() + MAX_FUTURE_MS;
         let mut app = storage.appender();
         let mut outcome = Ok(());
         'series: for ts in &req.timeseries {
             if !ts.histograms.is_empty() {
-                outcome = Err((StatusCode::BAD_REQUEST, "native histograms are not supported yet by this receiver".to_string()));
+                outcome = Err((
+                    StatusCode::BAD_REQUEST,
+                    "native histograms are not supported yet by this receiver".to_string(),
+                ));
                 break;
             }
             let labels = match labels_of(ts) {
@@ -77,13 +98,26 @@ pub async fn write(State(state): State<Arc<ApiState>>, headers: HeaderMap, body:
             let mut r = None;
             for s in &ts.samples {
                 if s.timestamp > limit {
-                    outcome = Err((StatusCode::BAD_REQUEST, format!("sample timestamp {} for series {labels} is too far in the future", s.timestamp)));
+                    outcome = Err((
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "sample timestamp {} for series {labels} is too far in the future",
+                            s.timestamp
+                        ),
+                    ));
                     break 'series;
                 }
                 match app.append(r, &labels, s.timestamp, s.value) {
                     Ok(sr) => r = Some(sr),
-                    Err(e @ (AppendError::OutOfOrder | AppendError::DuplicateTimestamp | AppendError::OutOfBounds | AppendError::TooOld | AppendError::InvalidLabels(_))) => {
-                        outcome = Err((StatusCode::BAD_REQUEST, format!("{e} for series {labels}")));
+                    Err(
+                        e @ (AppendError::OutOfOrder
+                        | AppendError::DuplicateTimestamp
+                        | AppendError::OutOfBounds
+                        | AppendError::TooOld
+                        | AppendError::InvalidLabels(_)),
+                    ) => {
+                        outcome =
+                            Err((StatusCode::BAD_REQUEST, format!("{e} for series {labels}")));
                         break 'series;
                     }
                     Err(e) => {
@@ -94,7 +128,9 @@ pub async fn write(State(state): State<Arc<ApiState>>, headers: HeaderMap, body:
             }
         }
         match outcome {
-            Ok(()) => app.commit().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+            Ok(()) => app
+                .commit()
+                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
             Err(e) => {
                 let _ = app.rollback();
                 Err(e)

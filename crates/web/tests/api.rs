@@ -18,7 +18,11 @@ use web::{SelfMetrics, WebOptions, WebState};
 struct Mem(MemStorage);
 
 impl Queryable for Mem {
-    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn storage::Querier>, storage::StorageError> {
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Box<dyn storage::Querier>, storage::StorageError> {
         self.0.querier(mint, maxt)
     }
 }
@@ -37,7 +41,10 @@ fn app(receiver: bool) -> (axum::Router, MemStorage) {
     let mem = MemStorage::new();
     for (job, v) in [("a", 1.0), ("b", 2.5)] {
         let l = Labels::from_static(&[("__name__", "up"), ("job", job)]);
-        mem.insert_samples(&l, (0..10).map(|i| (i * 15_000, Value::Float(v + i as f64))));
+        mem.insert_samples(
+            &l,
+            (0..10).map(|i| (i * 15_000, Value::Float(v + i as f64))),
+        );
     }
     let api = ApiState::new(
         promql::engine::Engine::default(),
@@ -49,14 +56,23 @@ fn app(receiver: bool) -> (axum::Router, MemStorage) {
     );
     api.set_storage(Arc::new(Mem(mem.clone())));
     let (tx, _rx) = mpsc::channel(1);
-    let state = WebState::new(WebOptions { enable_lifecycle: false }, tx, Arc::new(SelfMetrics::new()), api);
+    let state = WebState::new(
+        WebOptions {
+            enable_lifecycle: false,
+        },
+        tx,
+        Arc::new(SelfMetrics::new()),
+        api,
+    );
     (web::router(state), mem)
 }
 
 async fn call(r: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
     let resp = r.clone().oneshot(req).await.unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap();
     (status, String::from_utf8_lossy(&bytes).to_string())
 }
 
@@ -74,10 +90,20 @@ async fn instant_and_range_queries_render_like_prometheus() {
         r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[30.500,"3"]},{"metric":{"__name__":"up","job":"b"},"value":[30.500,"4.5"]}]}}"#
     );
     let (_, body) = get(&r, "/api/v1/query?query=1%2B1&time=7").await;
-    assert_eq!(body, r#"{"status":"success","data":{"resultType":"scalar","result":[7,"2"]}}"#);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"scalar","result":[7,"2"]}}"#
+    );
     let (_, body) = get(&r, "/api/v1/query?query=%22x%22&time=7").await;
-    assert_eq!(body, r#"{"status":"success","data":{"resultType":"string","result":[7,"x"]}}"#);
-    let (_, body) = get(&r, "/api/v1/query_range?query=sum(up)&start=0&end=30&step=15").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"string","result":[7,"x"]}}"#
+    );
+    let (_, body) = get(
+        &r,
+        "/api/v1/query_range?query=sum(up)&start=0&end=30&step=15",
+    )
+    .await;
     assert_eq!(
         body,
         r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[0,"3.5"],[15,"5.5"],[30,"7.5"]]}]}}"#
@@ -100,17 +126,27 @@ async fn errors_have_prometheus_shape_and_codes() {
     let (r, _) = app(false);
     let (code, body) = get(&r, "/api/v1/query?query=sum(").await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert!(body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"#), "{body}");
+    assert!(
+        body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"#),
+        "{body}"
+    );
     let (code, body) = get(&r, "/api/v1/query?query=up&time=yesterday").await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert_eq!(body, r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp"}"#);
+    assert_eq!(
+        body,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp"}"#
+    );
     let (code, body) = get(&r, "/api/v1/query_range?query=up&start=10&end=0&step=1").await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(body.contains("end timestamp must not be before start time"));
     let (code, body) = get(&r, "/api/v1/query_range?query=up&start=0&end=100000&step=1").await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(body.contains("exceeded maximum resolution of 11,000 points"));
-    let (code, body) = get(&r, "/api/v1/query?query=up%20%2B%20on(__name__)%20up&time=30").await;
+    let (code, body) = get(
+        &r,
+        "/api/v1/query?query=up%20%2B%20on(__name__)%20up&time=30",
+    )
+    .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body.contains(r#""errorType":"execution""#));
     let (code, body) = get(&r, "/api/v1/series").await;
@@ -121,18 +157,34 @@ async fn errors_have_prometheus_shape_and_codes() {
 #[tokio::test]
 async fn metadata_endpoints() {
     let (r, _) = app(false);
-    let (_, body) = get(&r, "/api/v1/series?match[]=up&match[]=up%7Bjob%3D%22a%22%7D").await;
-    assert_eq!(body, r#"{"status":"success","data":[{"__name__":"up","job":"a"},{"__name__":"up","job":"b"}]}"#);
+    let (_, body) = get(
+        &r,
+        "/api/v1/series?match[]=up&match[]=up%7Bjob%3D%22a%22%7D",
+    )
+    .await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"__name__":"up","job":"a"},{"__name__":"up","job":"b"}]}"#
+    );
     let (_, body) = get(&r, "/api/v1/labels").await;
     assert_eq!(body, r#"{"status":"success","data":["__name__","job"]}"#);
     let (_, body) = get(&r, "/api/v1/label/job/values").await;
     assert_eq!(body, r#"{"status":"success","data":["a","b"]}"#);
     let (_, body) = get(&r, "/api/v1/label/job/values?limit=1").await;
-    assert_eq!(body, r#"{"status":"success","data":["a"],"warnings":["results truncated due to limit"]}"#);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":["a"],"warnings":["results truncated due to limit"]}"#
+    );
     let (_, body) = get(&r, "/api/v1/status/flags").await;
-    assert_eq!(body, r#"{"status":"success","data":{"query.timeout":"2m"}}"#);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"query.timeout":"2m"}}"#
+    );
     let (_, body) = get(&r, "/api/v1/format_query?query=sum(rate(x%5B5m%5D))by(job)").await;
-    assert_eq!(body, r#"{"status":"success","data":"sum by (job) (rate(x[5m]))"}"#);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":"sum by (job) (rate(x[5m]))"}"#
+    );
 }
 
 #[tokio::test]
@@ -143,15 +195,30 @@ async fn federate_adds_external_labels_and_type_lines() {
     let l = Labels::from_static(&[("__name__", "node_load1"), ("instance", "x")]);
     mem.insert_samples(&l, [(now - 1000, Value::Float(0.5))]);
     let stale = Labels::from_static(&[("__name__", "node_load1"), ("instance", "gone")]);
-    mem.insert_samples(&stale, [(now - 2000, Value::Float(1.0)), (now - 1000, Value::Float(model::sample::stale_nan()))]);
+    mem.insert_samples(
+        &stale,
+        [
+            (now - 2000, Value::Float(1.0)),
+            (now - 1000, Value::Float(model::sample::stale_nan())),
+        ],
+    );
     let (code, body) = get(&r, "/federate?match[]=node_load1").await;
     assert_eq!(code, StatusCode::OK);
-    assert_eq!(body, format!("# TYPE node_load1 untyped\nnode_load1{{cluster=\"c1\",instance=\"x\"}} 0.5 {}\n", now - 1000));
+    assert_eq!(
+        body,
+        format!(
+            "# TYPE node_load1 untyped\nnode_load1{{cluster=\"c1\",instance=\"x\"}} 0.5 {}\n",
+            now - 1000
+        )
+    );
     let (code, _) = get(&r, "/federate").await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
 }
 
-fn write_body(series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
+/// One series for a write request: its label pairs and its (timestamp ms, value) samples.
+type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+fn write_body(series: &[TestSeries<'_>]) -> Vec<u8> {
     let req = remote::proto::WriteRequest {
         timeseries: series
             .iter()
@@ -203,7 +270,12 @@ async fn remote_write_receiver() {
 
     // Bad input is 400, never 500, and nothing of the request is stored.
     let dup: &[(&str, &str)] = &[("__name__", "m"), ("a", "1"), ("a", "2")];
-    let (code, _) = post_write(&r, write_body(&[(good, &[(3000, 3.0)]), (dup, &[(1000, 1.0)])]), pb).await;
+    let (code, _) = post_write(
+        &r,
+        write_body(&[(good, &[(3000, 3.0)]), (dup, &[(1000, 1.0)])]),
+        pb,
+    )
+    .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     let (code, _) = post_write(&r, write_body(&[(&[], &[(1000, 1.0)])]), pb).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
@@ -215,7 +287,10 @@ async fn remote_write_receiver() {
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(body.contains("too far in the future"), "{body}");
     let (_, body) = get(&r, "/api/v1/query?query=rw_metric&time=3").await;
-    assert!(body.contains(r#""value":[3,"2"]"#), "the rejected request left nothing behind: {body}");
+    assert!(
+        body.contains(r#""value":[3,"2"]"#),
+        "the rejected request left nothing behind: {body}"
+    );
 
     // Wrong content type, garbage, and a decompression bomb.
     let (code, _) = post_write(&r, write_body(&[]), "application/json").await;

@@ -27,7 +27,9 @@ fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
         _ => MAX_TIME,
     };
     if end < start {
-        return Err(ApiError::bad_data("end timestamp must not be before start time"));
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start time",
+        ));
     }
     Ok((start, end))
 }
@@ -43,7 +45,11 @@ fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
         }
         match e {
             promql::Expr::VectorSelector(vs) => out.push(vs.matchers.clone()),
-            _ => return Err(ApiError::bad_data(format!("invalid parameter \"match[]\": {m:?} is not a series selector"))),
+            _ => {
+                return Err(ApiError::bad_data(format!(
+                    "invalid parameter \"match[]\": {m:?} is not a series selector"
+                )));
+            }
         }
     }
     Ok(out)
@@ -55,12 +61,19 @@ fn limit(p: &Params) -> Result<Option<usize>, ApiError> {
         Some(s) => match s.parse::<i64>() {
             Ok(0) => Ok(None),
             Ok(n) if n > 0 => Ok(Some(n as usize)),
-            _ => Err(ApiError::bad_data(format!("invalid parameter \"limit\": cannot parse {s:?}: must be a positive integer"))),
+            _ => Err(ApiError::bad_data(format!(
+                "invalid parameter \"limit\": cannot parse {s:?}: must be a positive integer"
+            ))),
         },
     }
 }
 
-pub async fn series(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn series(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref(), &headers, &body);
     let sels = selectors(&p)?;
     if sels.is_empty() {
@@ -120,7 +133,12 @@ fn string_list(values: impl IntoIterator<Item = String>, lim: Option<usize>) -> 
     success(&out, &warnings, &[])
 }
 
-pub async fn labels(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn labels(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref(), &headers, &body);
     let sels = selectors(&p)?;
     let (start, end) = time_range(&p)?;
@@ -182,7 +200,11 @@ pub async fn metadata() -> Response {
 }
 
 pub async fn targets() -> Response {
-    success(r#"{"activeTargets":[],"droppedTargets":[],"droppedTargetCounts":{}}"#, &[], &[])
+    success(
+        r#"{"activeTargets":[],"droppedTargets":[],"droppedTargetCounts":{}}"#,
+        &[],
+        &[],
+    )
 }
 
 pub async fn targets_metadata() -> Response {
@@ -198,7 +220,11 @@ pub async fn alerts() -> Response {
 }
 
 pub async fn alertmanagers() -> Response {
-    success(r#"{"activeAlertmanagers":[],"droppedAlertmanagers":[]}"#, &[], &[])
+    success(
+        r#"{"activeAlertmanagers":[],"droppedAlertmanagers":[]}"#,
+        &[],
+        &[],
+    )
 }
 
 pub async fn buildinfo() -> Response {
@@ -230,11 +256,15 @@ pub async fn runtimeinfo(State(state): State<Arc<ApiState>>) -> Response {
     out.push_str(r#""startTime":"#);
     json::string(&mut out, &rfc3339(state.start_time_ms));
     out.push_str(r#","CWD":"#);
-    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
     json::string(&mut out, &cwd);
     out.push_str(r#","reloadConfigSuccess":true,"lastConfigTime":"#);
     json::string(&mut out, &rfc3339(state.start_time_ms));
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     out.push_str(&format!(
         r#","corruptionCount":0,"goroutineCount":0,"GOMAXPROCS":{threads},"GOMEMLIMIT":0,"GOGC":"","GODEBUG":"","storageRetention":"""#
     ));
@@ -258,7 +288,11 @@ pub async fn flags(State(state): State<Arc<ApiState>>) -> Response {
 
 pub async fn walreplay(State(state): State<Arc<ApiState>>) -> Response {
     let done = state.storage.get().is_some();
-    let data = if done { r#"{"min":0,"max":0,"current":0}"# } else { r#"{"min":0,"max":-1,"current":0}"# };
+    let data = if done {
+        r#"{"min":0,"max":0,"current":0}"#
+    } else {
+        r#"{"min":0,"max":-1,"current":0}"#
+    };
     success(data, &[], &[])
 }
 
@@ -270,7 +304,11 @@ pub async fn tsdb_status(State(state): State<Arc<ApiState>>) -> Result<Response,
         let mut counts = Vec::new();
         for name in q.label_values(model::labels::METRIC_NAME, &[])? {
             let n = q
-                .select(false, None, &[Matcher::equal(model::labels::METRIC_NAME, name.as_str())])?
+                .select(
+                    false,
+                    None,
+                    &[Matcher::equal(model::labels::METRIC_NAME, name.as_str())],
+                )?
                 .count();
             counts.push((name, n));
         }

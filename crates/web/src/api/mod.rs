@@ -73,18 +73,26 @@ impl ApiState {
 
     /// Replaces the options that follow the configuration (external labels).
     pub fn set_external_labels(&self, l: Labels) {
-        self.options.write().unwrap_or_else(|e| e.into_inner()).external_labels = l;
+        self.options
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .external_labels = l;
     }
 
     pub(crate) fn options(&self) -> ApiOptions {
-        self.options.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.options
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn storage(&self) -> Result<Arc<dyn ApiStorage>, ApiError> {
-        self.storage
-            .get()
-            .cloned()
-            .ok_or_else(|| ApiError::new(ErrorType::Unavailable, "storage is not ready yet (WAL replay in progress)"))
+        self.storage.get().cloned().ok_or_else(|| {
+            ApiError::new(
+                ErrorType::Unavailable,
+                "storage is not ready yet (WAL replay in progress)",
+            )
+        })
     }
 }
 
@@ -93,11 +101,17 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
-        .route("/api/v1/format_query", get(query::format).post(query::format))
+        .route(
+            "/api/v1/format_query",
+            get(query::format).post(query::format),
+        )
         .route("/api/v1/series", get(meta::series).post(meta::series))
         .route("/api/v1/labels", get(meta::labels).post(meta::labels))
         .route("/api/v1/label/{name}/values", get(meta::label_values))
-        .route("/api/v1/query_exemplars", get(meta::exemplars).post(meta::exemplars))
+        .route(
+            "/api/v1/query_exemplars",
+            get(meta::exemplars).post(meta::exemplars),
+        )
         .route("/api/v1/metadata", get(meta::metadata))
         .route("/api/v1/targets", get(meta::targets))
         .route("/api/v1/targets/metadata", get(meta::targets_metadata))
@@ -196,7 +210,12 @@ impl IntoResponse for ApiError {
         body.push_str(r#","error":"#);
         json::string(&mut body, &self.message);
         body.push('}');
-        (self.kind.status(), [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        (
+            self.kind.status(),
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
     }
 }
 
@@ -247,17 +266,28 @@ impl Params {
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
 /// Prometheus' `parseTime`: Unix seconds (with fraction) or RFC 3339.
 pub(crate) fn parse_time(name: &str, s: &str) -> Result<i64, ApiError> {
-    let err = || ApiError::bad_data(format!("invalid parameter {name:?}: cannot parse {s:?} to a valid timestamp"));
+    let err = || {
+        ApiError::bad_data(format!(
+            "invalid parameter {name:?}: cannot parse {s:?} to a valid timestamp"
+        ))
+    };
     if let Ok(f) = s.parse::<f64>() {
         if !f.is_finite() {
             return Err(err());
@@ -286,17 +316,34 @@ pub(crate) fn parse_duration(name: &str, s: &str) -> Result<i64, ApiError> {
     }
     model::duration::Duration::parse(s)
         .map(|d| d.as_millis() as i64)
-        .map_err(|_| ApiError::bad_data(format!("invalid parameter {name:?}: cannot parse {s:?} to a valid duration")))
+        .map_err(|_| {
+            ApiError::bad_data(format!(
+                "invalid parameter {name:?}: cannot parse {s:?} to a valid duration"
+            ))
+        })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` to milliseconds.
 fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -355,13 +402,25 @@ mod tests {
 
     #[test]
     fn times_and_durations() {
-        assert_eq!(parse_time("time", "1435781451.781").unwrap(), 1_435_781_451_781);
+        assert_eq!(
+            parse_time("time", "1435781451.781").unwrap(),
+            1_435_781_451_781
+        );
         assert_eq!(parse_time("time", "1.5").unwrap(), 1500);
-        assert_eq!(parse_time("time", "2015-07-01T20:10:51.781Z").unwrap(), 1_435_781_451_781);
-        assert_eq!(parse_time("time", "2015-07-01T22:10:51+02:00").unwrap(), 1_435_781_451_000);
+        assert_eq!(
+            parse_time("time", "2015-07-01T20:10:51.781Z").unwrap(),
+            1_435_781_451_781
+        );
+        assert_eq!(
+            parse_time("time", "2015-07-01T22:10:51+02:00").unwrap(),
+            1_435_781_451_000
+        );
         assert_eq!(parse_time("time", "1970-01-01T00:00:00Z").unwrap(), 0);
         let e = parse_time("time", "yesterday").unwrap_err();
-        assert_eq!(e.message, r#"invalid parameter "time": cannot parse "yesterday" to a valid timestamp"#);
+        assert_eq!(
+            e.message,
+            r#"invalid parameter "time": cannot parse "yesterday" to a valid timestamp"#
+        );
         assert_eq!(parse_duration("step", "15").unwrap(), 15_000);
         assert_eq!(parse_duration("step", "0.5").unwrap(), 500);
         assert_eq!(parse_duration("step", "1m30s").unwrap(), 90_000);

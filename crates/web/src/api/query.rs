@@ -1,6 +1,8 @@
 //! `/api/v1/query`, `/api/v1/query_range` and `/api/v1/format_query`.
 
-use super::{ApiError, ApiState, CancelOnDrop, ErrorType, Params, json, parse_duration, parse_time, success};
+use super::{
+    ApiError, ApiState, CancelOnDrop, ErrorType, Params, json, parse_duration, parse_time, success,
+};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -13,7 +15,9 @@ use std::sync::atomic::AtomicBool;
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
 fn required<'p>(p: &'p Params, name: &str) -> Result<&'p str, ApiError> {
-    p.get(name).ok_or_else(|| ApiError::bad_data(format!("invalid parameter {name:?}: parameter is missing")))
+    p.get(name).ok_or_else(|| {
+        ApiError::bad_data(format!("invalid parameter {name:?}: parameter is missing"))
+    })
 }
 
 /// `limit`: a positive number of series to keep (0 or absent: no limit).
@@ -23,7 +27,9 @@ fn limit_param(p: &Params) -> Result<Option<usize>, ApiError> {
         Some(s) => match s.parse::<i64>() {
             Ok(0) => Ok(None),
             Ok(n) if n > 0 => Ok(Some(n as usize)),
-            _ => Err(ApiError::bad_data(format!("invalid parameter \"limit\": cannot parse {s:?}: must be a positive integer"))),
+            _ => Err(ApiError::bad_data(format!(
+                "invalid parameter \"limit\": cannot parse {s:?}: must be a positive integer"
+            ))),
         },
     }
 }
@@ -41,7 +47,12 @@ fn engine_for(state: &ApiState, p: &Params) -> Result<promql::engine::Engine, Ap
     }
 }
 
-pub async fn instant(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn instant(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref(), &headers, &body);
     let query = required(&p, "query")?.to_string();
     let t = match p.get("time") {
@@ -63,12 +74,19 @@ pub async fn instant(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery, 
     render(result, &query, limit)
 }
 
-pub async fn range(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn range(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref(), &headers, &body);
     let start = parse_time("start", required(&p, "start")?)?;
     let end = parse_time("end", required(&p, "end")?)?;
     if end < start {
-        return Err(ApiError::bad_data("end timestamp must not be before start time"));
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start time",
+        ));
     }
     let step = parse_duration("step", required(&p, "step")?)?;
     if step <= 0 {
@@ -97,7 +115,12 @@ pub async fn range(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery, he
     render(result, &query, limit)
 }
 
-pub async fn format(State(state): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn format(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::parse(q.as_deref(), &headers, &body);
     let query = required(&p, "query")?;
     let expr = state.engine.parse(query)?;
@@ -117,7 +140,12 @@ fn render(result: QueryResult, query: &str, limit: Option<usize>) -> Result<Resp
         }
     }
     let mut out = String::with_capacity(256);
-    let hist_err = || ApiError::new(ErrorType::Execution, "native histograms cannot be rendered by the API yet");
+    let hist_err = || {
+        ApiError::new(
+            ErrorType::Execution,
+            "native histograms cannot be rendered by the API yet",
+        )
+    };
     match result.value {
         Value::Scalar { t, v } => {
             out.push_str(r#"{"resultType":"scalar","result":"#);
