@@ -116,9 +116,11 @@ fn wait_ready(addr: SocketAddr) {
     panic!("{addr} did not become ready");
 }
 
-fn start_prometheus(dir: &std::path::Path) -> Proc {
+const IDLE_CONFIG: &str = "global:\n  scrape_interval: 1h\n";
+
+fn start_prometheus(dir: &std::path::Path, config: &str) -> Proc {
     let cfg = dir.join("prometheus.yml");
-    std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
+    std::fs::write(&cfg, config).unwrap();
     let addr = free_addr();
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", cfg.display()))
@@ -134,9 +136,9 @@ fn start_prometheus(dir: &std::path::Path) -> Proc {
     p
 }
 
-fn start_meridian(dir: &std::path::Path) -> Proc {
+fn start_meridian(dir: &std::path::Path, config: &str) -> Proc {
     let cfg = dir.join("meridian.yml");
-    std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
+    std::fs::write(&cfg, config).unwrap();
     let addr = free_addr();
     let child = Command::new(MERIDIAN)
         .arg(format!("--config.file={}", cfg.display()))
@@ -317,8 +319,8 @@ fn same(a: &Value, b: &Value) -> bool {
 #[test]
 fn api_answers_match_the_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
-    let prom = start_prometheus(dir.path());
-    let meridian = start_meridian(dir.path());
+    let prom = start_prometheus(dir.path(), IDLE_CONFIG);
+    let meridian = start_meridian(dir.path(), IDLE_CONFIG);
     let now = model::sample::now_ms();
     // 30 minutes of data ending a little before now, aligned to a 15 s grid.
     let base = (now - 31 * 60 * 1000) / 15_000 * 15_000;
@@ -471,4 +473,87 @@ fn api_answers_match_the_real_prometheus() {
         diffs.len()
     );
     assert!(diffs.is_empty());
+}
+
+/// The instant-query result of `q` as a map from labels (JSON text, without `drop`) to value.
+fn vector(addr: SocketAddr, q: &str, drop: &str) -> std::collections::BTreeMap<String, String> {
+    let (code, body) = http(
+        addr,
+        "GET",
+        &format!("/api/v1/query?query={}", encode(q)),
+        &[],
+        b"",
+    );
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for r in v["data"]["result"].as_array().unwrap() {
+        let mut metric = r["metric"].clone();
+        if let Some(m) = metric.as_object_mut() {
+            m.remove(drop);
+        }
+        out.insert(
+            metric.to_string(),
+            r["value"][1].as_str().unwrap().to_string(),
+        );
+    }
+    out
+}
+
+/// The real Prometheus federates from Meridian as it would from another Prometheus: it scrapes
+/// `/federate` (gzip, `match[]` params, honor_labels) and ends up with Meridian's latest samples,
+/// carrying Meridian's external `cluster` label.
+#[test]
+fn the_real_prometheus_federates_from_meridian() {
+    let dir = tempfile::tempdir().unwrap();
+    let meridian = start_meridian(
+        dir.path(),
+        "global:\n  scrape_interval: 1h\n  external_labels:\n    cluster: east\n",
+    );
+    let now = model::sample::now_ms();
+    let base = (now - 30 * 60 * 1000) / 15_000 * 15_000;
+    write(meridian.addr, &dataset(base));
+    let selector = r#"{__name__=~"http_requests_total|temperature|latency_seconds_bucket"}"#;
+    let prom = start_prometheus(
+        dir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n    params:\n      'match[]': ['{selector}']\n    static_configs:\n      - targets: ['{}']\n",
+            meridian.addr
+        ),
+    );
+    let want = vector(
+        meridian.addr,
+        &format!("last_over_time({selector}[10m])"),
+        "",
+    );
+    assert!(want.len() > 20, "dataset too small: {}", want.len());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        let got = vector(
+            prom.addr,
+            "last_over_time({cluster=\"east\"}[10m])",
+            "cluster",
+        );
+        if got.len() >= want.len() || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let everything = vector(
+        prom.addr,
+        "count by (cluster) ({__name__=~\".+\", job!=\"federate\"})",
+        "",
+    );
+    assert_eq!(
+        everything.len(),
+        1,
+        "every federated series carries cluster=east: {everything:?}"
+    );
+    assert_eq!(
+        got, want,
+        "Prometheus' federated copy differs from Meridian's data"
+    );
+    let up = vector(prom.addr, "up{job=\"federate\"}", "");
+    assert_eq!(up.values().collect::<Vec<_>>(), vec!["1"]);
+    println!("prometheus federated {} series from meridian", got.len());
 }

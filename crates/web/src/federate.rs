@@ -1,6 +1,7 @@
 //! `/federate`: the latest sample (within the lookback window) of every series matching any
 //! `match[]` selector, in the text format, grouped by metric name with a `# TYPE` line per
-//! family, external labels added where a series lacks them, stale series left out.
+//! family, external labels added where a series lacks them, stale series left out. The body is
+//! encoded and sent in 64 KiB pieces, gzip-compressed when the client accepts it (scrapers do).
 
 use crate::api::{ApiState, Params};
 use axum::body::Bytes;
@@ -10,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use model::exposition::{MetricType, TextEncoder};
 use model::labels::{Labels, METRIC_NAME};
 use model::sample::is_stale_nan;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use storage::ValueKind;
 
@@ -46,72 +46,188 @@ pub async fn federate(
     let external = state.options().external_labels;
     let lookback = state.engine.options().lookback_delta;
     let now = model::sample::now_ms();
-    let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-        let q = storage
-            .querier(now - lookback + 1, now)
-            .map_err(|e| e.to_string())?;
-        // Sorted by metric name, then labels: one family after the other.
-        let mut latest: BTreeMap<(String, Labels), (i64, f64)> = BTreeMap::new();
-        for m in &selectors {
-            for s in q.select(false, None, m).map_err(|e| e.to_string())? {
-                let s = s.map_err(|e| e.to_string())?;
-                let mut it = s.samples;
-                let mut last = None;
-                while let Some(kind) = it.next() {
-                    if kind == ValueKind::Float {
-                        last = Some(it.at());
+    let gzip = accepts_gzip(&headers);
+    // The newest samples are gathered first (a storage error still gets a 500), then encoded
+    // and sent in pieces, so the response starts early and is never held whole in memory.
+    let gathered =
+        tokio::task::spawn_blocking(move || latest_samples(&*storage, &selectors, now, lookback))
+            .await;
+    let latest = match gathered {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => return server_error(e),
+        Err(e) => return server_error(e.to_string()),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || encode_streaming(latest, &external, gzip, &tx));
+    let body = axum::body::Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async {
+        rx.recv().await.map(|piece| (piece, rx))
+    }));
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response();
+    if gzip {
+        resp.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
+    resp
+}
+
+fn server_error(e: String) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("federation failed: {e}\n"),
+    )
+        .into_response()
+}
+
+/// Whether the client lists gzip among its acceptable encodings (with a non-zero weight).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f64>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            coding.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
+/// One federated series: its metric name (for grouping), labels, and newest sample.
+struct Latest {
+    name: String,
+    labels: Labels,
+    t: i64,
+    v: f64,
+}
+
+/// The newest non-stale float sample within the lookback window of every series matching any
+/// selector, sorted by metric name then labels, each series once.
+fn latest_samples(
+    storage: &dyn crate::api::ApiStorage,
+    selectors: &[Vec<model::matcher::Matcher>],
+    now: i64,
+    lookback: i64,
+) -> Result<Vec<Latest>, String> {
+    let q = storage
+        .querier(now - lookback + 1, now)
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for m in selectors {
+        for s in q.select(false, None, m).map_err(|e| e.to_string())? {
+            let s = s.map_err(|e| e.to_string())?;
+            let mut it = s.samples;
+            let mut last = None;
+            while let Some(kind) = it.next() {
+                if kind == ValueKind::Float {
+                    last = Some(it.at());
+                }
+            }
+            if let Some((t, v)) = last
+                && !is_stale_nan(v)
+            {
+                let name = s.labels.metric_name().unwrap_or("").to_string();
+                out.push(Latest {
+                    name,
+                    labels: s.labels,
+                    t,
+                    v,
+                });
+            }
+        }
+    }
+    out.sort_unstable_by(|a, b| a.name.cmp(&b.name).then_with(|| a.labels.cmp(&b.labels)));
+    if selectors.len() > 1 {
+        // Overlapping selectors select a series more than once.
+        out.dedup_by(|a, b| a.labels == b.labels);
+    }
+    Ok(out)
+}
+
+/// Pieces of roughly this many bytes are handed to the HTTP connection.
+const PIECE: usize = 64 * 1024;
+
+/// Where encoded text goes: straight to the client, or through gzip first.
+struct Sink<'a> {
+    tx: &'a tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    zip: Option<flate2::write::GzEncoder<Vec<u8>>>,
+}
+
+impl Sink<'_> {
+    /// Hands `text` on (emptying it); false when the client has gone away or gzip failed.
+    fn send(&mut self, text: &mut Vec<u8>, last: bool) -> bool {
+        use std::io::Write;
+        let piece = match self.zip.as_mut() {
+            None => std::mem::replace(text, Vec::with_capacity(PIECE + 4096)),
+            Some(z) => {
+                let written = z.write_all(text);
+                text.clear();
+                let piece = match written {
+                    Ok(()) if !last => Ok(std::mem::take(z.get_mut())),
+                    Ok(()) => self.zip.take().map_or(Ok(Vec::new()), |z| z.finish()),
+                    Err(e) => Err(e),
+                };
+                match piece {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = self.tx.blocking_send(Err(e));
+                        return false;
                     }
                 }
-                if let Some((t, v)) = last
-                    && !is_stale_nan(v)
-                {
-                    let name = s.labels.metric_name().unwrap_or("").to_string();
-                    latest.insert((name, s.labels), (t, v));
-                }
             }
-        }
-        let mut out = Vec::with_capacity(latest.len() * 96);
-        let mut enc = TextEncoder::new(&mut out);
-        let mut current: Option<String> = None;
-        for ((name, labels), (t, v)) in latest {
-            if current.as_deref() != Some(name.as_str()) {
-                enc.metric_type(&name, MetricType::Unknown);
-                current = Some(name.clone());
-            }
-            let labels = with_external(&labels, &external);
-            enc.sample_parts(
-                &name,
-                labels
-                    .iter()
-                    .filter(|l| l.name.as_str() != METRIC_NAME)
-                    .map(|l| (l.name.as_str(), l.value.as_str())),
-                v,
-                Some(t),
-            );
-        }
-        Ok(out)
-    })
-    .await;
-    match body {
-        Ok(Ok(b)) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            b,
-        )
-            .into_response(),
-        Ok(Err(e)) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("federation failed: {e}\n"),
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("federation failed: {e}\n"),
-        )
-            .into_response(),
+        };
+        piece.is_empty() || self.tx.blocking_send(Ok(Bytes::from(piece))).is_ok()
     }
+}
+
+/// Encodes the series in the text format into `tx`, gzip-compressed when asked. Stops early
+/// when the client has gone away.
+fn encode_streaming(
+    latest: Vec<Latest>,
+    external: &Labels,
+    gzip: bool,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let mut sink = Sink {
+        tx,
+        zip: gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())),
+    };
+    let mut text = Vec::with_capacity(PIECE + 4096);
+    let mut current: Option<&str> = None;
+    for s in &latest {
+        let mut enc = TextEncoder::new(&mut text);
+        if current != Some(s.name.as_str()) {
+            enc.metric_type(&s.name, MetricType::Unknown);
+            current = Some(s.name.as_str());
+        }
+        let labels = with_external(&s.labels, external);
+        enc.sample_parts(
+            &s.name,
+            labels
+                .iter()
+                .filter(|l| l.name.as_str() != METRIC_NAME)
+                .map(|l| (l.name.as_str(), l.value.as_str())),
+            s.v,
+            Some(s.t),
+        );
+        if text.len() >= PIECE && !sink.send(&mut text, false) {
+            return;
+        }
+    }
+    sink.send(&mut text, true);
 }
 
 /// Adds each external label the series does not have.

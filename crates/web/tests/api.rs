@@ -215,6 +215,60 @@ async fn federate_adds_external_labels_and_type_lines() {
     assert_eq!(code, StatusCode::BAD_REQUEST);
 }
 
+#[tokio::test]
+async fn federate_streams_gzip_and_deduplicates_overlapping_selectors() {
+    use std::io::Read;
+    let (r, mem) = app(false);
+    let now = model::sample::now_ms();
+    // Enough series for several 64 KiB pieces.
+    for i in 0..5000 {
+        let inst = format!("host-{i:05}");
+        let l =
+            Labels::from_pairs([("__name__", "req_total"), ("instance", inst.as_str())]).unwrap();
+        mem.insert_samples(&l, [(now - 1000, Value::Float(i as f64))]);
+    }
+    let plain = get(
+        &r,
+        "/federate?match[]=req_total&match[]=%7Binstance%3D%22host-00001%22%7D",
+    )
+    .await;
+    assert_eq!(plain.0, StatusCode::OK);
+    assert_eq!(plain.1.matches("# TYPE req_total untyped").count(), 1);
+    assert_eq!(plain.1.lines().count(), 5001, "each series once");
+    assert!(plain.1.contains(&format!(
+        "req_total{{cluster=\"c1\",instance=\"host-04999\"}} 4999 {}\n",
+        now - 1000
+    )));
+
+    let req = Request::get("/federate?match[]=req_total")
+        .header("Accept-Encoding", "deflate, gzip;q=0.9")
+        .body(Body::empty())
+        .unwrap();
+    let resp = r.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.headers().get("content-encoding").unwrap(), "gzip");
+    let zipped = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    assert!(
+        zipped.len() * 4 < plain.1.len(),
+        "{} compressed bytes",
+        zipped.len()
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&zipped[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, plain.1);
+
+    // gzip;q=0 means "not gzip".
+    let req = Request::get("/federate?match[]=req_total")
+        .header("Accept-Encoding", "gzip;q=0")
+        .body(Body::empty())
+        .unwrap();
+    let resp = r.clone().oneshot(req).await.unwrap();
+    assert!(resp.headers().get("content-encoding").is_none());
+}
+
 /// One series for a write request: its label pairs and its (timestamp ms, value) samples.
 type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 
