@@ -1,0 +1,225 @@
+//! The discovery manager: runs one provider (a [`Discoverer`] task) per discovery config of
+//! each job, keeps the latest group of every source, and publishes the merged groups of all
+//! jobs on a `watch` channel, at most once per `update_interval` (Prometheus' manager
+//! throttles the same way, every 5 s), so bursts of changes cost one scrape-manager sync.
+//!
+//! [`DiscoveryManager::apply_config`] keeps the providers whose job and config did not change
+//! (their targets stay, nothing is re-read) and replaces the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::{DiscovererOptions, SdConfig, TargetGroup};
+
+/// The groups of every job, by job name. A configured job without targets has an empty list.
+pub type TargetSets = BTreeMap<String, Vec<TargetGroup>>;
+
+#[derive(Debug, Clone)]
+pub struct DiscoveryOptions {
+    /// Minimum time between two published updates.
+    pub update_interval: Duration,
+    pub discoverer: DiscovererOptions,
+}
+
+impl Default for DiscoveryOptions {
+    fn default() -> Self {
+        DiscoveryOptions {
+            update_interval: Duration::from_secs(5),
+            discoverer: DiscovererOptions::default(),
+        }
+    }
+}
+
+struct Provider {
+    id: u64,
+    job: String,
+    config: Arc<dyn SdConfig>,
+    /// Latest group per source.
+    groups: BTreeMap<String, TargetGroup>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct State {
+    providers: Vec<Provider>,
+    jobs: BTreeSet<String>,
+    next_id: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent maps: keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, provider_id: u64, groups: Vec<TargetGroup>) {
+        let mut state = self.lock();
+        let Some(provider) = state.providers.iter_mut().find(|p| p.id == provider_id) else {
+            return;
+        };
+        for group in groups {
+            provider.groups.insert(group.source.clone(), group);
+        }
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    fn snapshot(&self) -> TargetSets {
+        let state = self.lock();
+        let mut sets: TargetSets = state.jobs.iter().map(|j| (j.clone(), Vec::new())).collect();
+        for provider in &state.providers {
+            let groups = sets.entry(provider.job.clone()).or_default();
+            groups.extend(
+                provider
+                    .groups
+                    .values()
+                    .filter(|g| !g.targets.is_empty())
+                    .cloned(),
+            );
+        }
+        sets
+    }
+}
+
+/// Runs discovery providers and publishes their merged target groups. Must be created inside
+/// a tokio runtime; dropping it stops every provider.
+pub struct DiscoveryManager {
+    shared: Arc<Shared>,
+    options: DiscoveryOptions,
+    publisher: JoinHandle<()>,
+}
+
+impl DiscoveryManager {
+    /// The manager and the receiving end of its updates. The first update is published as
+    /// soon as the first provider reports (or a config is applied).
+    pub fn new(options: DiscoveryOptions) -> (DiscoveryManager, watch::Receiver<Arc<TargetSets>>) {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+        });
+        let (sender, receiver) = watch::channel(Arc::new(TargetSets::new()));
+        let publisher = tokio::spawn(publish_loop(
+            shared.clone(),
+            sender,
+            options.update_interval,
+        ));
+        (
+            DiscoveryManager {
+                shared,
+                options,
+                publisher,
+            },
+            receiver,
+        )
+    }
+
+    /// Replaces the discovery configuration: `jobs` maps each job to its discovery configs.
+    /// Providers with an unchanged job and config keep running; the rest are stopped or
+    /// started.
+    pub fn apply_config(&self, jobs: &BTreeMap<String, Vec<Arc<dyn SdConfig>>>) {
+        let mut state = self.shared.lock();
+        let old = std::mem::take(&mut state.providers);
+        let mut kept: Vec<Option<Provider>> = old.into_iter().map(Some).collect();
+        let mut providers = Vec::new();
+        for (job, configs) in jobs {
+            for config in configs {
+                let reusable = kept.iter_mut().find(|slot| {
+                    slot.as_ref()
+                        .is_some_and(|p| &p.job == job && p.config.same_as(config.as_ref()))
+                });
+                if let Some(provider) = reusable.and_then(Option::take) {
+                    providers.push(provider);
+                    continue;
+                }
+                let id = state.next_id;
+                state.next_id += 1;
+                tracing::debug!(job = %job, mechanism = config.name(), "starting discovery provider");
+                providers.push(Provider {
+                    id,
+                    job: job.clone(),
+                    config: config.clone(),
+                    groups: BTreeMap::new(),
+                    task: self.spawn_provider(id, config.as_ref()),
+                });
+            }
+        }
+        for provider in kept.into_iter().flatten() {
+            provider.task.abort();
+        }
+        state.providers = providers;
+        state.jobs = jobs.keys().cloned().collect();
+        drop(state);
+        self.shared.changed.notify_one();
+    }
+
+    fn spawn_provider(&self, id: u64, config: &dyn SdConfig) -> JoinHandle<()> {
+        let discoverer = config.discoverer(&self.options.discoverer);
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let (sender, mut receiver) = mpsc::channel(16);
+            let run = discoverer.run(sender);
+            tokio::pin!(run);
+            let mut running = true;
+            loop {
+                tokio::select! {
+                    _ = &mut run, if running => running = false,
+                    update = receiver.recv() => match update {
+                        Some(groups) => shared.update(id, groups),
+                        None => return,
+                    },
+                }
+            }
+        })
+    }
+
+    /// The current merged groups, without waiting for the next publication.
+    pub fn current(&self) -> TargetSets {
+        self.shared.snapshot()
+    }
+
+    /// Stops every provider and the publisher.
+    pub fn stop(&self) {
+        let mut state = self.shared.lock();
+        for provider in state.providers.drain(..) {
+            provider.task.abort();
+        }
+        self.publisher.abort();
+    }
+}
+
+impl Drop for DiscoveryManager {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn publish_loop(
+    shared: Arc<Shared>,
+    sender: watch::Sender<Arc<TargetSets>>,
+    interval: Duration,
+) {
+    loop {
+        shared.changed.notified().await;
+        let sets = shared.snapshot();
+        sender.send_if_modified(|current| {
+            if **current == sets {
+                return false;
+            }
+            *current = Arc::new(sets);
+            true
+        });
+        if sender.is_closed() {
+            return;
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

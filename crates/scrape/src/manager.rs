@@ -1,0 +1,520 @@
+//! The scrape manager (Prometheus' `scrape.Manager` and `scrapePool`): one pool per job, one
+//! loop per target, fed by its own [`DiscoveryManager`].
+//!
+//! - [`ScrapeManager::apply_config`] builds everything new first (relabel rules, HTTP clients)
+//!   and only then swaps: jobs with an unchanged config keep their loops and caches untouched;
+//!   a changed job restarts its loops with the new settings, handing each surviving target's
+//!   cache to its new loop: as is when the change cannot alter stored series (Prometheus'
+//!   `reusableCache`), otherwise only to mark the series the new settings no longer produce
+//!   as stale; removed jobs and targets get end-of-run staleness markers.
+//! - Target updates from discovery are applied as they are published (discovery throttles).
+//! - [`ScrapeManager::stop`] stops everything without staleness markers, as Prometheus does on
+//!   shutdown.
+//!
+//! All of it runs as tasks on the caller's tokio runtime.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use config::{Config, ScrapeConfig};
+use discovery::{DiscoveryManager, DiscoveryOptions, SdConfig, TargetGroup, TargetSets};
+use model::labels::Labels;
+use storage::Appendable;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::ScrapeCache;
+use crate::http::HttpScraper;
+use crate::scrape_loop::{
+    JobContext, LoopExit, LoopOptions, STOP_FOR_RELOAD, STOP_TARGET_REMOVED, ScrapeLoop,
+    TargetHealth, TargetStatus, lock,
+};
+use crate::target::{Fnv64a, Target, targets_from_groups};
+
+/// Settings of the manager (Prometheus' scrape flags).
+#[derive(Debug, Clone)]
+pub struct ScrapeOptions {
+    /// `User-Agent` of scrape requests.
+    pub user_agent: String,
+    /// Discovery throttling and file polling.
+    pub discovery: DiscoveryOptions,
+    /// `--scrape.adjust-timestamps`.
+    pub adjust_timestamps: bool,
+    /// `--scrape.timestamp-tolerance` (capped at 1% of each interval).
+    pub timestamp_tolerance: Duration,
+    /// Scrape new targets at once instead of at their offset in the interval (tests).
+    pub skip_offsetting: bool,
+    /// Mixed into every target's offset so that servers scraping the same targets spread
+    /// out; `None` reads the machine's hostname (Prometheus uses the FQDN).
+    pub hostname: Option<String>,
+}
+
+impl Default for ScrapeOptions {
+    fn default() -> Self {
+        ScrapeOptions {
+            user_agent: format!("Meridian/{}", env!("CARGO_PKG_VERSION")),
+            discovery: DiscoveryOptions::default(),
+            adjust_timestamps: true,
+            timestamp_tolerance: Duration::from_millis(2),
+            skip_offsetting: false,
+            hostname: None,
+        }
+    }
+}
+
+/// A configuration the manager cannot apply; the running one stays.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("job {job:?}: {message}")]
+    Job { job: String, message: String },
+    #[error("the scrape manager is stopped")]
+    Stopped,
+}
+
+/// One active target, for `/api/v1/targets`.
+#[derive(Debug, Clone)]
+pub struct TargetInfo {
+    /// The job name.
+    pub scrape_pool: String,
+    pub scrape_url: String,
+    /// Labels before relabeling.
+    pub discovered_labels: Labels,
+    /// Labels after relabeling, without the `__` ones.
+    pub labels: Labels,
+    pub health: TargetHealth,
+    pub last_error: String,
+    pub last_scrape: Option<SystemTime>,
+    pub last_scrape_duration: Duration,
+    pub scrape_interval: Duration,
+    pub scrape_timeout: Duration,
+}
+
+/// A target relabeling dropped.
+#[derive(Debug, Clone)]
+pub struct DroppedTarget {
+    pub scrape_pool: String,
+    pub discovered_labels: Labels,
+}
+
+/// All targets, sorted by job then URL.
+#[derive(Debug, Clone, Default)]
+pub struct TargetsReport {
+    pub active: Vec<TargetInfo>,
+    /// Up to `keep_dropped_targets` per job (all when 0).
+    pub dropped: Vec<DroppedTarget>,
+    /// Number of dropped targets per job, including those not kept.
+    pub dropped_counts: BTreeMap<String, usize>,
+}
+
+struct LoopHandle {
+    target: Arc<Target>,
+    status: Arc<Mutex<TargetStatus>>,
+    cancel: CancellationToken,
+    stop_mode: Arc<AtomicU8>,
+    task: JoinHandle<LoopExit>,
+}
+
+impl LoopHandle {
+    /// Stops the loop because its target is gone; it writes staleness markers later.
+    fn remove(self) {
+        self.stop_mode.store(STOP_TARGET_REMOVED, Ordering::SeqCst);
+        self.cancel.cancel();
+    }
+
+    /// Stops the loop for a reload and takes back its cache.
+    async fn hand_over(self) -> Option<ScrapeCache> {
+        self.stop_mode.store(STOP_FOR_RELOAD, Ordering::SeqCst);
+        self.cancel.cancel();
+        self.task.await.ok().map(|exit| exit.cache)
+    }
+}
+
+struct Pool {
+    job: Arc<JobContext>,
+    target_rules: Vec<relabel::Rule>,
+    loops: HashMap<u64, LoopHandle>,
+    groups: Vec<TargetGroup>,
+    dropped: Vec<Labels>,
+    dropped_count: usize,
+    /// `target_limit` exceeded: every loop of the pool fails with this.
+    forced_error: Arc<Mutex<Option<String>>>,
+}
+
+struct State {
+    pools: BTreeMap<String, Pool>,
+    loop_options: LoopOptions,
+    stopped: bool,
+}
+
+struct Inner {
+    appendable: Arc<dyn Appendable>,
+    options: ScrapeOptions,
+    discovery: DiscoveryManager,
+    state: tokio::sync::Mutex<State>,
+    shutdown: CancellationToken,
+    sync_task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    /// A manager dropped without `stop` still ends its loops (without staleness markers).
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Scrapes the targets of a configuration into an [`Appendable`]. Create it inside a tokio
+/// runtime; it runs as tasks on that runtime until [`ScrapeManager::stop`].
+#[derive(Clone)]
+pub struct ScrapeManager {
+    inner: Arc<Inner>,
+}
+
+/// The parts of a new job built before anything running is touched.
+struct PreparedJob {
+    job: Arc<JobContext>,
+    target_rules: Vec<relabel::Rule>,
+}
+
+impl ScrapeManager {
+    pub fn new(appendable: Arc<dyn Appendable>, options: ScrapeOptions) -> ScrapeManager {
+        let (discovery, updates) = DiscoveryManager::new(options.discovery.clone());
+        let inner = Arc::new(Inner {
+            appendable,
+            options,
+            discovery,
+            state: tokio::sync::Mutex::new(State {
+                pools: BTreeMap::new(),
+                loop_options: LoopOptions {
+                    adjust_timestamps: true,
+                    timestamp_tolerance: Duration::from_millis(2),
+                    skip_offsetting: false,
+                    offset_seed: 0,
+                },
+                stopped: false,
+            }),
+            shutdown: CancellationToken::new(),
+            sync_task: Mutex::new(None),
+        });
+        let task = tokio::spawn(sync_loop(Arc::downgrade(&inner), updates));
+        *lock(&inner.sync_task) = Some(task);
+        ScrapeManager { inner }
+    }
+
+    /// Applies a (new) configuration. On error nothing changed.
+    pub async fn apply_config(&self, config: &Config) -> Result<(), ApplyError> {
+        let inner = &self.inner;
+        let mut prepared = BTreeMap::new();
+        for scrape in &config.scrape_configs {
+            prepared.insert(
+                scrape.job_name.clone(),
+                prepare_job(scrape, &inner.options)?,
+            );
+        }
+        let mut state = inner.state.lock().await;
+        if state.stopped {
+            return Err(ApplyError::Stopped);
+        }
+        state.loop_options = LoopOptions {
+            adjust_timestamps: inner.options.adjust_timestamps,
+            timestamp_tolerance: inner.options.timestamp_tolerance,
+            skip_offsetting: inner.options.skip_offsetting,
+            offset_seed: offset_seed(
+                inner.options.hostname.as_deref(),
+                &config.global.external_labels,
+            ),
+        };
+        let loop_options = state.loop_options.clone();
+        let mut old_pools = std::mem::take(&mut state.pools);
+        for (name, new) in prepared {
+            let pool = match old_pools.remove(&name) {
+                Some(old) if *old.job.config == *new.job.config => old,
+                Some(old) => self.reload_pool(old, new, &loop_options).await,
+                None => Pool {
+                    job: new.job,
+                    target_rules: new.target_rules,
+                    loops: HashMap::new(),
+                    groups: Vec::new(),
+                    dropped: Vec::new(),
+                    dropped_count: 0,
+                    forced_error: Arc::new(Mutex::new(None)),
+                },
+            };
+            state.pools.insert(name, pool);
+        }
+        for (name, pool) in old_pools {
+            tracing::info!(job = %name, "stopping scrape pool");
+            for (_, handle) in pool.loops {
+                handle.remove();
+            }
+        }
+        let jobs: BTreeMap<String, Vec<Arc<dyn SdConfig>>> = config
+            .scrape_configs
+            .iter()
+            .map(|s| (s.job_name.clone(), discovery::sd_configs_for_scrape(s)))
+            .collect();
+        inner.discovery.apply_config(&jobs);
+        // Apply what discovery already knows, so unchanged providers' targets are used
+        // by new pools right away.
+        let current = inner.discovery.current();
+        for (job, groups) in &current {
+            if let Some(pool) = state.pools.get_mut(job)
+                && pool.loops.is_empty()
+                && !groups.is_empty()
+            {
+                self.sync_pool(pool, groups.clone(), &loop_options);
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts the loops of a job whose config changed.
+    async fn reload_pool(&self, old: Pool, new: PreparedJob, options: &LoopOptions) -> Pool {
+        let reuse = reusable_cache(&old.job.config, &new.job.config);
+        let mut pool = Pool {
+            job: new.job,
+            target_rules: new.target_rules,
+            loops: HashMap::new(),
+            groups: Vec::new(),
+            dropped: Vec::new(),
+            dropped_count: 0,
+            forced_error: old.forced_error,
+        };
+        let mut old_loops = old.loops;
+        let (targets, dropped, _errors) =
+            targets_from_groups(&pool.job.config, &pool.target_rules, &old.groups);
+        pool.groups = old.groups;
+        pool.dropped_count = dropped.len();
+        pool.dropped = keep_dropped(dropped, pool.job.config.keep_dropped_targets);
+        for target in targets {
+            let cache = match old_loops.remove(&target.hash()) {
+                Some(handle) => handle
+                    .hand_over()
+                    .await
+                    .map(|cache| if reuse { cache } else { cache.invalidated() }),
+                None => None,
+            };
+            self.start_loop(&mut pool, target, cache.unwrap_or_default(), options);
+        }
+        for (_, handle) in old_loops {
+            handle.remove();
+        }
+        self.apply_target_limit(&pool);
+        pool
+    }
+
+    fn start_loop(
+        &self,
+        pool: &mut Pool,
+        target: Target,
+        cache: ScrapeCache,
+        options: &LoopOptions,
+    ) {
+        let target = Arc::new(target);
+        let status = Arc::new(Mutex::new(TargetStatus::default()));
+        let cancel = self.inner.shutdown.child_token();
+        let stop_mode = Arc::new(AtomicU8::new(STOP_FOR_RELOAD));
+        let scrape_loop = ScrapeLoop {
+            target: target.clone(),
+            job: pool.job.clone(),
+            appendable: self.inner.appendable.clone(),
+            cache,
+            status: status.clone(),
+            options: options.clone(),
+            forced_error: pool.forced_error.clone(),
+        };
+        let task = tokio::spawn(scrape_loop.run(
+            cancel.clone(),
+            self.inner.shutdown.clone(),
+            stop_mode.clone(),
+        ));
+        pool.loops.insert(
+            target.hash(),
+            LoopHandle {
+                target,
+                status,
+                cancel,
+                stop_mode,
+                task,
+            },
+        );
+    }
+
+    /// Replaces a pool's targets with those of `groups`: new targets start, vanished ones
+    /// stop (with staleness markers), the others keep running untouched.
+    fn sync_pool(&self, pool: &mut Pool, groups: Vec<TargetGroup>, options: &LoopOptions) {
+        let (targets, dropped, errors) =
+            targets_from_groups(&pool.job.config, &pool.target_rules, &groups);
+        for error in errors {
+            tracing::error!(job = %pool.job.config.job_name, err = %error, "Creating target failed");
+        }
+        pool.groups = groups;
+        pool.dropped_count = dropped.len();
+        pool.dropped = keep_dropped(dropped, pool.job.config.keep_dropped_targets);
+        let mut old_loops = std::mem::take(&mut pool.loops);
+        for target in targets {
+            match old_loops.remove(&target.hash()) {
+                Some(handle) => {
+                    pool.loops.insert(target.hash(), handle);
+                }
+                None => self.start_loop(pool, target, ScrapeCache::default(), options),
+            }
+        }
+        for (_, handle) in old_loops {
+            handle.remove();
+        }
+        self.apply_target_limit(pool);
+    }
+
+    fn apply_target_limit(&self, pool: &Pool) {
+        let limit = pool.job.config.target_limit;
+        let count = pool.loops.len();
+        *lock(&pool.forced_error) = (limit > 0 && count as u64 > limit)
+            .then(|| format!("target_limit exceeded (number of targets: {count}, limit: {limit})"));
+    }
+
+    /// Every target with its labels and last scrape.
+    pub async fn targets(&self) -> TargetsReport {
+        let state = self.inner.state.lock().await;
+        let mut report = TargetsReport::default();
+        for (job, pool) in &state.pools {
+            let mut active: Vec<TargetInfo> = pool
+                .loops
+                .values()
+                .map(|handle| {
+                    let status = lock(&handle.status).clone();
+                    TargetInfo {
+                        scrape_pool: job.clone(),
+                        scrape_url: handle.target.url.clone(),
+                        discovered_labels: handle.target.discovered_labels.clone(),
+                        labels: handle.target.public_labels.clone(),
+                        health: status.health,
+                        last_error: status.last_error,
+                        last_scrape: status.last_scrape,
+                        last_scrape_duration: status.last_scrape_duration,
+                        scrape_interval: handle.target.interval,
+                        scrape_timeout: handle.target.timeout,
+                    }
+                })
+                .collect();
+            active.sort_by(|a, b| a.scrape_url.cmp(&b.scrape_url));
+            report.active.extend(active);
+            report
+                .dropped
+                .extend(pool.dropped.iter().map(|labels| DroppedTarget {
+                    scrape_pool: job.clone(),
+                    discovered_labels: labels.clone(),
+                }));
+            report
+                .dropped_counts
+                .insert(job.clone(), pool.dropped_count);
+        }
+        report
+    }
+
+    /// Stops discovery and every loop, without staleness markers (a restarted server
+    /// continues the series). Waits for the loops to finish; later calls do nothing.
+    pub async fn stop(&self) {
+        let inner = &self.inner;
+        inner.shutdown.cancel();
+        inner.discovery.stop();
+        if let Some(task) = lock(&inner.sync_task).take() {
+            task.abort();
+        }
+        let mut state = inner.state.lock().await;
+        state.stopped = true;
+        let pools = std::mem::take(&mut state.pools);
+        drop(state);
+        for (_, pool) in pools {
+            for (_, handle) in pool.loops {
+                let _ = handle.task.await;
+            }
+        }
+    }
+}
+
+/// Applies discovery updates to the pools until the manager goes away.
+async fn sync_loop(inner: std::sync::Weak<Inner>, mut updates: watch::Receiver<Arc<TargetSets>>) {
+    while updates.changed().await.is_ok() {
+        let sets = updates.borrow_and_update().clone();
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let manager = ScrapeManager { inner };
+        let mut state = manager.inner.state.lock().await;
+        if state.stopped {
+            return;
+        }
+        let options = state.loop_options.clone();
+        for (job, groups) in sets.iter() {
+            if let Some(pool) = state.pools.get_mut(job) {
+                manager.sync_pool(pool, groups.clone(), &options);
+            }
+        }
+    }
+}
+
+fn prepare_job(scrape: &ScrapeConfig, options: &ScrapeOptions) -> Result<PreparedJob, ApplyError> {
+    let job_error = |message: String| ApplyError::Job {
+        job: scrape.job_name.clone(),
+        message,
+    };
+    let scheme = scrape.metric_name_validation_scheme;
+    let target_rules =
+        relabel::compile(&scrape.relabel_configs, scheme).map_err(|e| job_error(e.to_string()))?;
+    let metric_rules = relabel::compile(&scrape.metric_relabel_configs, scheme)
+        .map_err(|e| job_error(e.to_string()))?;
+    // As Prometheus, a client that cannot be built (unreadable CA file, unsupported
+    // setting) rejects the whole configuration, and the running one stays.
+    let scraper = HttpScraper::new(scrape, &options.user_agent).map_err(job_error)?;
+    Ok(PreparedJob {
+        job: Arc::new(JobContext {
+            config: Arc::new(scrape.clone()),
+            scraper: Arc::new(scraper),
+            metric_rules,
+        }),
+        target_rules,
+    })
+}
+
+/// Whether the cache of a loop stays valid under a new config: only when nothing that
+/// shapes stored series changed (Prometheus' `reusableCache`).
+fn reusable_cache(old: &ScrapeConfig, new: &ScrapeConfig) -> bool {
+    let zeroed = |c: &ScrapeConfig| {
+        let mut z = c.clone();
+        z.scrape_interval = config::Duration::ZERO;
+        z.scrape_timeout = config::Duration::ZERO;
+        z.sample_limit = 0;
+        z.http_client = config::HttpClientConfig::default();
+        z
+    };
+    zeroed(old) == zeroed(new)
+}
+
+fn keep_dropped(mut dropped: Vec<Labels>, keep: u64) -> Vec<Labels> {
+    if keep > 0 {
+        dropped.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+    }
+    dropped
+}
+
+/// Prometheus' offset seed: a hash of the hostname and the external labels.
+fn offset_seed(hostname: Option<&str>, external_labels: &BTreeMap<String, String>) -> u64 {
+    let hostname = hostname.map(str::to_owned).unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default()
+    });
+    let labels = Labels::from_pairs(
+        external_labels
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    )
+    .unwrap_or_default();
+    let mut hash = Fnv64a::new();
+    hash.write(hostname.as_bytes());
+    hash.write(labels.to_string().as_bytes());
+    hash.finish()
+}
