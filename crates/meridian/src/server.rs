@@ -3,7 +3,9 @@
 //!
 //! A configuration that fails to load at start-up stops the server with exit code 1; at a
 //! reload it is reported and the running configuration stays, as in Prometheus. The storage
-//! (`--storage.tsdb.path`) is opened, and its WAL replayed, before the server reports ready.
+//! (`--storage.tsdb.path`) is opened, and its WAL replayed, before the server reports ready;
+//! then the scrape manager starts on the configuration's `scrape_configs`, and every reload
+//! goes to it too (a reload it rejects keeps the old configuration everywhere).
 
 use crate::cli::ServerOptions;
 use std::process::ExitCode;
@@ -153,6 +155,20 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             }
         })
     };
+    // Scraping starts once the storage is open; a configuration the scrape manager cannot
+    // apply (an HTTP client it cannot build) stops start-up, as it does in Prometheus.
+    let scrapes = scrape::ScrapeManager::new(
+        db.clone() as Arc<dyn storage::Appendable>,
+        scrape::ScrapeOptions::default(),
+    );
+    if let Err(e) = scrapes.apply_config(&current).await {
+        error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
+        syncer.abort();
+        let _ = db.close();
+        let _ = stop_tx.send(());
+        return ExitCode::FAILURE;
+    }
+    state.api().set_scrape_manager(scrapes.clone());
     state.set_ready(true);
     info!("Server is ready to receive web requests.");
 
@@ -166,10 +182,17 @@ async fn serve(opts: ServerOptions) -> ExitCode {
                 Some(LifecycleRequest::Quit) | None => { info!("Received termination request via web service, exiting gracefully..."); break; }
             },
         };
-        let outcome = load_config(&opts).map(|c| {
-            state.api().set_external_labels(external_labels(&c));
-            current = c;
-        });
+        let outcome = match load_config(&opts) {
+            Ok(c) => match scrapes.apply_config(&c).await {
+                Ok(()) => {
+                    state.api().set_external_labels(external_labels(&c));
+                    current = c;
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e),
+        };
         metrics.config_loaded(outcome.is_ok());
         if let Err(e) = &outcome {
             error!(filename = %opts.config_file.display(), err = %e, "Error reloading config");
@@ -180,6 +203,8 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     }
 
     state.set_ready(false);
+    // Scrapes stop before the storage closes (no stale markers at shutdown, as in Prometheus).
+    scrapes.stop().await;
     syncer.abort();
     if let Err(e) = db.close() {
         error!(err = %e, "Closing storage failed");

@@ -557,3 +557,97 @@ fn the_real_prometheus_federates_from_meridian() {
     assert_eq!(up.values().collect::<Vec<_>>(), vec!["1"]);
     println!("prometheus federated {} series from meridian", got.len());
 }
+
+/// The sorted `data` list of a metadata endpoint.
+fn list(addr: SocketAddr, path: &str) -> Vec<String> {
+    let (code, body) = http(addr, "GET", path, &[], b"");
+    assert_eq!(code, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let mut out: Vec<String> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| match x {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Meridian and the real Prometheus scrape the same real node exporter with the same
+/// configuration: they store the same series (names and label sets), the same values for
+/// series that do not change, and Meridian reports the target in `/api/v1/targets`.
+#[test]
+fn scrapes_a_node_exporter_into_the_same_series_as_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter_addr = free_addr();
+    let exporter = Proc {
+        child: Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address={exporter_addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-node-exporter must be installed (scripts/test installs it)"),
+        addr: exporter_addr,
+    };
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['{}']\n        labels:\n          cluster: test\n",
+        exporter.addr
+    );
+    let prom = start_prometheus(dir.path(), &config);
+    let meridian = start_meridian(dir.path(), &config);
+    let scraped = |addr| {
+        vector(addr, "count_over_time(up{job=\"node\"}[1m])", "")
+            .values()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scraped(meridian.addr) < 4.0 || scraped(prom.addr) < 4.0 {
+        assert!(Instant::now() < deadline, "no scrapes within a minute");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(
+        vector(meridian.addr, "up", ""),
+        vector(prom.addr, "up", ""),
+        "up"
+    );
+    let names = format!(
+        "/api/v1/label/__name__/values?match[]={}",
+        encode("{job=\"node\"}")
+    );
+    let (m_names, p_names) = (list(meridian.addr, &names), list(prom.addr, &names));
+    assert!(m_names.len() > 50, "too few metric names: {m_names:?}");
+    assert_eq!(m_names, p_names, "metric names");
+    // Label sets of series that exist at the latest scrape on both sides.
+    let latest = r#"{job="node", __name__!~"node_scrape_collector_duration_seconds|scrape_duration_seconds|node_time_seconds|node_timex_.*|node_schedstat_.*|node_cpu_seconds_total|node_softnet_.*|node_intr_total|node_context_switches_total|node_procs_.*|process_.*|go_.*|node_load.*|node_netstat_.*|node_network_.*|node_disk_.*|node_vmstat_.*|node_memory_.*|node_pressure_.*|node_sockstat_.*|node_filefd_.*|node_forks_total|node_entropy_.*|node_filesystem_.*|node_nf_conntrack_.*|node_cpu_.*|promhttp_.*|scrape_.*"}"#;
+    let m = vector(meridian.addr, latest, "");
+    let p = vector(prom.addr, latest, "");
+    assert!(m.len() > 10, "too few stable series: {m:?}");
+    assert_eq!(
+        m, p,
+        "series and values of series that do not change between scrapes"
+    );
+    let (_, body) = http(meridian.addr, "GET", "/api/v1/targets", &[], b"");
+    let targets: Value = serde_json::from_slice(&body).unwrap();
+    let active = &targets["data"]["activeTargets"];
+    assert_eq!(active.as_array().map(Vec::len), Some(1), "{targets}");
+    assert_eq!(active[0]["health"], "up", "{targets}");
+    assert_eq!(active[0]["scrapePool"], "node");
+    assert_eq!(
+        active[0]["labels"],
+        serde_json::json!({"cluster": "test", "instance": exporter.addr.to_string(), "job": "node"})
+    );
+    assert_eq!(
+        active[0]["scrapeUrl"],
+        format!("http://{}/metrics", exporter.addr)
+    );
+    println!(
+        "node exporter: {} metric names and {} stable series identical in Meridian and Prometheus",
+        m_names.len(),
+        m.len()
+    );
+}

@@ -1,7 +1,8 @@
 //! Series and label metadata (`series`, `labels`, `label/<name>/values`), status pages, and
 //! the listing endpoints of subsystems that report their current state (`targets`, `rules`,
-//! `alerts`, `alertmanagers`, `metadata`, `query_exemplars`): with no scrape targets, rules or
-//! exemplars configured, their answers are the empty lists Prometheus gives in that case.
+//! `alerts`, `alertmanagers`, `metadata`, `query_exemplars`). Targets come from the scrape
+//! manager; subsystems not built yet (rules, alerting, exemplars) answer with the empty lists
+//! Prometheus gives when nothing is configured.
 
 use super::{ApiError, ApiState, Params, json, parse_time, success};
 use axum::body::Bytes;
@@ -199,12 +200,110 @@ pub async fn metadata() -> Response {
     success("{}", &[], &[])
 }
 
-pub async fn targets() -> Response {
-    success(
-        r#"{"activeTargets":[],"droppedTargets":[],"droppedTargetCounts":{}}"#,
-        &[],
-        &[],
-    )
+/// `/api/v1/targets?state=active|dropped|any&scrapePool=<job>`: the scrape manager's view of
+/// every target, shaped as Prometheus renders it.
+pub async fn targets(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let p = Params::parse(q.as_deref(), &headers, &Bytes::new());
+    let which = p.get("state").unwrap_or("").to_ascii_lowercase();
+    let (show_active, show_dropped) = match which.as_str() {
+        "active" => (true, false),
+        "dropped" => (false, true),
+        _ => (true, true),
+    };
+    let pool = p
+        .get("scrapePool")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let in_pool = |job: &str| pool.as_deref().is_none_or(|p| p == job);
+    let report = match state.scrape.get() {
+        Some(m) => m.targets().await,
+        None => scrape::TargetsReport::default(),
+    };
+    let mut out = String::from(r#"{"activeTargets":["#);
+    if show_active {
+        let mut first = true;
+        for t in report.active.iter().filter(|t| in_pool(&t.scrape_pool)) {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(r#"{"discoveredLabels":"#);
+            json::labels(&mut out, &t.discovered_labels);
+            out.push_str(r#","labels":"#);
+            json::labels(&mut out, &t.labels);
+            out.push_str(r#","scrapePool":"#);
+            json::string(&mut out, &t.scrape_pool);
+            out.push_str(r#","scrapeUrl":"#);
+            json::string(&mut out, &t.scrape_url);
+            out.push_str(r#","globalUrl":"#);
+            json::string(&mut out, &t.scrape_url);
+            out.push_str(r#","lastError":"#);
+            json::string(&mut out, &t.last_error);
+            out.push_str(r#","lastScrape":"#);
+            let last = t
+                .last_scrape
+                .and_then(|s| s.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or_else(|| "0001-01-01T00:00:00Z".to_string(), rfc3339_nanos);
+            json::string(&mut out, &last);
+            out.push_str(&format!(
+                r#","lastScrapeDuration":{},"health":"{}","scrapeInterval":"{}","scrapeTimeout":"{}"}}"#,
+                t.last_scrape_duration.as_secs_f64(),
+                t.health.as_str(),
+                go_duration(t.scrape_interval),
+                go_duration(t.scrape_timeout),
+            ));
+        }
+    }
+    out.push_str(r#"],"droppedTargets":["#);
+    if show_dropped {
+        let mut first = true;
+        for t in report.dropped.iter().filter(|t| in_pool(&t.scrape_pool)) {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(r#"{"discoveredLabels":"#);
+            json::labels(&mut out, &t.discovered_labels);
+            out.push_str(r#","scrapePool":"#);
+            json::string(&mut out, &t.scrape_pool);
+            out.push('}');
+        }
+    }
+    out.push_str(r#"],"droppedTargetCounts":{"#);
+    let mut first = true;
+    for (job, n) in report.dropped_counts.iter().filter(|(j, _)| in_pool(j)) {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        json::string(&mut out, job);
+        out.push_str(&format!(":{n}"));
+    }
+    out.push_str("}}");
+    success(&out, &[], &[])
+}
+
+/// A duration as Prometheus' configuration prints it (`15s`, `1m30s`).
+fn go_duration(d: std::time::Duration) -> String {
+    model::duration::Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64)
+        .to_string()
+}
+
+/// `2006-01-02T15:04:05.999999999Z` (trailing zeros of the fraction dropped, as Go does).
+fn rfc3339_nanos(since_epoch: std::time::Duration) -> String {
+    let ms = (since_epoch.as_millis().min(i64::MAX as u128)) as i64;
+    let base = rfc3339(ms - ms.rem_euclid(1000));
+    let nanos = since_epoch.subsec_nanos();
+    let head = base.trim_end_matches(".000Z");
+    if nanos == 0 {
+        return format!("{head}Z");
+    }
+    let frac = format!("{nanos:09}");
+    format!("{head}.{}Z", frac.trim_end_matches('0'))
 }
 
 pub async fn targets_metadata() -> Response {

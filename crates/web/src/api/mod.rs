@@ -54,6 +54,8 @@ pub struct ApiState {
     pub(crate) engine: Engine,
     pub(crate) options: std::sync::RwLock<ApiOptions>,
     pub(crate) start_time_ms: i64,
+    /// The scrape manager, once the server has started it (`/api/v1/targets`).
+    pub(crate) scrape: OnceLock<scrape::ScrapeManager>,
 }
 
 impl ApiState {
@@ -63,7 +65,13 @@ impl ApiState {
             engine,
             options: std::sync::RwLock::new(options),
             start_time_ms: model::sample::now_ms(),
+            scrape: OnceLock::new(),
         })
+    }
+
+    /// Makes the scrape manager's targets visible at `/api/v1/targets`.
+    pub fn set_scrape_manager(&self, m: scrape::ScrapeManager) {
+        let _ = self.scrape.set(m);
     }
 
     /// Makes the storage available (after WAL replay); until then data endpoints answer 503.
