@@ -37,8 +37,13 @@ struct Writer {
 pub struct ChunkDiskMapper {
     dir: PathBuf,
     writer: Mutex<Option<Writer>>,
-    /// Mapped files by index (index 1 is `maps[0]`).
-    maps: RwLock<Vec<Arc<Mmap>>>,
+    /// Mapped files by index (index 1 is `maps[0]`); `None` once the file is deleted.
+    maps: RwLock<Vec<Option<Arc<Mmap>>>>,
+    /// Newest chunk end time per file (same indexing as `maps`).
+    max_times: Mutex<Vec<i64>>,
+    /// The cut of the previous truncation: files are deleted one truncation late, so that a
+    /// query that took chunk references just before a truncation can still read them.
+    prev_cut: Mutex<i64>,
     first_index: u32,
 }
 
@@ -80,6 +85,8 @@ impl ChunkDiskMapper {
             dir: dir.to_path_buf(),
             writer: Mutex::new(None),
             maps: RwLock::new(Vec::new()),
+            max_times: Mutex::new(Vec::new()),
+            prev_cut: Mutex::new(i64::MIN),
             first_index: 1,
         })
     }
@@ -101,7 +108,11 @@ impl ChunkDiskMapper {
         // covers the file's full, fixed length.
         let map = unsafe { Mmap::map(&file)? };
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
-        maps.push(Arc::new(map));
+        maps.push(Some(Arc::new(map)));
+        self.max_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(i64::MIN);
         Ok(Writer {
             file,
             index,
@@ -145,6 +156,14 @@ impl ChunkDiskMapper {
         w.file.write_all_at(&entry, w.offset)?;
         let r = (u64::from(w.index) << 32) | w.offset;
         w.offset += entry.len() as u64;
+        if let Some(m) = self
+            .max_times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut((w.index - self.first_index) as usize)
+        {
+            *m = (*m).max(max_t);
+        }
         Ok(r)
     }
 
@@ -158,6 +177,7 @@ impl ChunkDiskMapper {
                 .checked_sub(self.first_index)
                 .and_then(|i| maps.get(i as usize))
                 .cloned()
+                .flatten()
                 .ok_or(ChunkReadError::NoFile(r))?
         };
         let corrupt = || ChunkReadError::Corrupt(r);
@@ -192,9 +212,58 @@ impl ChunkDiskMapper {
         })
     }
 
+    /// Deletes files (other than the one being written) whose chunks all end before the cut
+    /// of the previous call; returns how many were removed. The head calls this after
+    /// dropping chunks older than `cut` from memory.
+    pub fn truncate_before(&self, cut: i64) -> io::Result<usize> {
+        let limit = std::mem::replace(
+            &mut *self.prev_cut.lock().unwrap_or_else(|e| e.into_inner()),
+            cut,
+        );
+        let current = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|w| w.index);
+        let doomed: Vec<u32> = {
+            let max_times = self.max_times.lock().unwrap_or_else(|e| e.into_inner());
+            let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            max_times
+                .iter()
+                .enumerate()
+                .filter(|(i, m)| **m < limit && maps.get(*i).is_some_and(Option::is_some))
+                .map(|(i, _)| i as u32 + self.first_index)
+                .filter(|idx| Some(*idx) != current)
+                .collect()
+        };
+        for idx in &doomed {
+            if let Some(slot) = self
+                .maps
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut((idx - self.first_index) as usize)
+            {
+                *slot = None;
+            }
+            fs::remove_file(self.dir.join(format!("{idx:06}")))?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// Number of chunk files on disk.
+    pub fn num_files(&self) -> usize {
+        self.maps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|m| m.is_some())
+            .count()
+    }
+
     /// Total bytes written to chunk files.
     pub fn disk_size(&self) -> u64 {
-        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner()).len() as u64;
+        let maps = self.num_files() as u64;
         let guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {
             Some(w) => maps.saturating_sub(1) * MAX_FILE_SIZE + w.offset,

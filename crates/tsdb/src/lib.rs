@@ -4,12 +4,22 @@
 //! - [`wal`]: the write-ahead log (Prometheus' segment and record formats) and its repair.
 //! - [`chunks_head`]: full head chunks in memory-mapped files.
 //! - [`head`]: in-memory series, the inverted index, appenders and queriers.
-//! - [`db`]: the database directory: lock file, head, and the storage traits.
+//! - [`block`]: persistent blocks (meta.json, [`index`], [`chunks`], [`tombstones`]) in
+//!   Prometheus' on-disk format, with [`encoding`] helpers.
+//! - [`compact`]: level and vertical compaction of blocks.
+//! - [`db`]: the database directory: lock file, head, blocks, compaction, retention, and the
+//!   storage traits.
 
+pub mod block;
 pub mod chunkenc;
+pub mod chunks;
 pub mod chunks_head;
+pub mod compact;
 pub mod db;
+pub mod encoding;
 pub mod head;
+pub mod index;
+pub mod tombstones;
 pub mod wal;
 
-pub use db::{Db, DbOptions};
+pub use db::{CompactReport, Db, DbOptions, DbStats};

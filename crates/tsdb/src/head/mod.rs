@@ -9,16 +9,23 @@
 //! Reads: a querier turns matchers into series ids through the index, snapshots each series'
 //! chunk list under its lock, and decodes chunks while iterating.
 //!
-//! Start-up: [`Head::replay`] streams the WAL (series, then samples through the same append
-//! path as commits) and repairs a corrupt tail, logging what was lost.
+//! Start-up: [`Head::replay`] streams the latest WAL checkpoint and the segments after it
+//! (series, then samples through the same append path as commits, skipping samples older
+//! than the floor the database passes: the end of its newest block) and repairs a corrupt
+//! tail, logging what was lost.
+//!
+//! Persistence (`persist`): the oldest block range is written as a block, then dropped from
+//! memory with the WAL checkpointed; see [`Head::write_block`] and [`Head::truncate`].
 
 mod appender;
-mod postings;
+mod persist;
+pub(crate) mod postings;
 mod querier;
 pub(crate) mod series;
 mod symbols;
 
 pub use appender::HeadAppender;
+pub use persist::TruncateStats;
 pub use querier::HeadQuerier;
 
 use crate::chunks_head::ChunkDiskMapper;
@@ -29,7 +36,7 @@ use model::sample::Timestamp;
 use postings::Postings;
 use series::{MemSeries, Rejected, SeriesData};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -49,6 +56,12 @@ pub struct HeadStats {
     pub wal_corruptions: AtomicU64,
     pub wal_bytes_dropped: AtomicU64,
     pub replay_unknown_series: AtomicU64,
+    /// Series removed from memory after their data moved to a block.
+    pub series_removed: AtomicU64,
+    /// Head truncations (a block range moved to a block) and WAL checkpoints written.
+    pub truncations: AtomicU64,
+    pub checkpoints_created: AtomicU64,
+    pub checkpoints_failed: AtomicU64,
 }
 
 /// Settings of the head.
@@ -82,6 +95,12 @@ pub(crate) struct HeadInner {
     mapper: ChunkDiskMapper,
     min_t: AtomicI64,
     max_t: AtomicI64,
+    /// Samples older than this belong to persisted blocks: rejected as out of bounds when
+    /// appended, skipped on WAL replay.
+    min_valid_floor: AtomicI64,
+    wal_dir: PathBuf,
+    /// Deleted intervals by series id (from `delete` and WAL tombstones records).
+    tombstones: RwLock<crate::tombstones::Tombstones>,
     pub stats: HeadStats,
     closed: AtomicBool,
 }
@@ -111,6 +130,12 @@ pub struct Head {
 impl Head {
     /// Opens the head on `dir` (`wal/` and `chunks_head/` inside), replaying the WAL.
     pub fn open(dir: &Path, opts: HeadOptions) -> std::io::Result<Head> {
+        Self::open_with_floor(dir, opts, i64::MIN)
+    }
+
+    /// Opens the head, ignoring WAL samples older than `floor` (the end of the newest block:
+    /// they were persisted before a crash interrupted the WAL checkpoint).
+    pub fn open_with_floor(dir: &Path, opts: HeadOptions, floor: i64) -> std::io::Result<Head> {
         let mapper = ChunkDiskMapper::open(&dir.join("chunks_head"))?;
         let head = Head {
             inner: Arc::new(HeadInner {
@@ -125,6 +150,9 @@ impl Head {
                 mapper,
                 min_t: AtomicI64::new(i64::MAX),
                 max_t: AtomicI64::new(i64::MIN),
+                min_valid_floor: AtomicI64::new(floor),
+                wal_dir: dir.join("wal"),
+                tombstones: RwLock::new(crate::tombstones::Tombstones::default()),
                 stats: HeadStats::default(),
                 closed: AtomicBool::new(false),
             }),
@@ -149,6 +177,11 @@ impl Head {
             .unwrap_or_else(|e| e.into_inner())
             .all()
             .len()
+    }
+
+    /// Bytes of the head chunk files.
+    pub fn chunks_disk_size(&self) -> u64 {
+        self.inner.mapper.disk_size()
     }
 
     /// Number of distinct label names and values.
@@ -202,13 +235,96 @@ impl Head {
         }
     }
 
-    /// Reads the WAL into memory, repairing a corrupt tail.
+    /// Marks `[mint, maxt]` of the series matching `matchers` as deleted: logged to the WAL
+    /// (a Prometheus tombstones record), hidden from queries, left out of blocks. Returns the
+    /// number of series affected.
+    pub fn delete(
+        &self,
+        mint: Timestamp,
+        maxt: Timestamp,
+        matchers: &[model::matcher::Matcher],
+    ) -> std::io::Result<usize> {
+        let ids = {
+            let postings = self
+                .inner
+                .postings
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            postings.for_matchers(matchers, &self.inner.symbols)
+        };
+        let mut stones = Vec::new();
+        for id in ids {
+            let Some(s) = self.inner.get(id) else {
+                continue;
+            };
+            let d = s.data.lock().unwrap_or_else(|e| e.into_inner());
+            let overlaps = d.full.iter().any(|c| {
+                let (a, b) = c.time_range();
+                a <= maxt && b >= mint
+            }) || (d.app.num_samples() > 0
+                && d.open_min_t <= maxt
+                && d.app.last_timestamp() >= mint);
+            if overlaps {
+                stones.push(record::RefTombstone {
+                    id: u64::from(id),
+                    min_t: mint,
+                    max_t: maxt,
+                });
+            }
+        }
+        if stones.is_empty() {
+            return Ok(0);
+        }
+        let mut rec = Vec::new();
+        record::encode_tombstones(&stones, &mut rec);
+        let mut wal = self.inner.wal.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(w) = wal.as_mut() else {
+            return Err(std::io::Error::other("storage is closed"));
+        };
+        w.log(&[&rec])?;
+        let mut t = self
+            .inner
+            .tombstones
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        for s in &stones {
+            t.add(s.id, s.min_t, s.max_t);
+        }
+        Ok(stones.len())
+    }
+
+    /// Reads the latest checkpoint and the WAL segments after it into memory, repairing a
+    /// corrupt tail.
     fn replay(&self, wal_dir: &Path) -> std::io::Result<()> {
+        wal::checkpoint::remove_tmp(wal_dir)?;
+        let mut after = None;
+        if let Some((n, cp)) = wal::checkpoint::last_checkpoint(wal_dir)? {
+            tracing::info!(checkpoint = %cp.display(), "Replaying WAL checkpoint");
+            self.replay_segments(&cp, wal::list_segments(&cp)?, false)?;
+            // Segments the checkpoint covers may survive a crash right after it was written.
+            wal::checkpoint::delete_covered(wal_dir, n)?;
+            after = Some(n);
+        }
+        let segments: Vec<u32> = wal::list_segments(wal_dir)?
+            .into_iter()
+            .filter(|s| after.is_none_or(|n| *s > n))
+            .collect();
+        self.replay_segments(wal_dir, segments, true)
+    }
+
+    /// Replays `segments` of `wal_dir`. With `repair`, a corrupt record truncates the WAL there;
+    /// without (a checkpoint), reading stops at it.
+    fn replay_segments(
+        &self,
+        wal_dir: &Path,
+        segments: Vec<u32>,
+        repair: bool,
+    ) -> std::io::Result<()> {
         let started = Instant::now();
-        let segments = wal::list_segments(wal_dir)?;
         if segments.is_empty() {
             return Ok(());
         }
+        let floor = self.inner.min_valid_floor.load(Ordering::Acquire);
         tracing::info!(
             segments = segments.len(),
             "Replaying WAL, this may take a while"
@@ -224,6 +340,14 @@ impl Head {
             match reader.next_record(&mut buf) {
                 Ok(true) => {}
                 Ok(false) => break,
+                Err(ReadError::Corrupt(c)) if !repair => {
+                    self.inner
+                        .stats
+                        .wal_corruptions
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(corruption = %c, dir = %wal_dir.display(), "corrupt WAL checkpoint; using what was read before the corruption");
+                    break;
+                }
                 Err(ReadError::Corrupt(c)) => {
                     let report = wal::repair(wal_dir, &c)?;
                     self.inner
@@ -278,6 +402,9 @@ impl Head {
                         continue;
                     }
                     for s in &samples_buf {
+                        if s.t < floor {
+                            continue; // already in a block
+                        }
                         let Some(series) =
                             u32::try_from(s.id).ok().and_then(|id| self.inner.get(id))
                         else {
@@ -291,7 +418,28 @@ impl Head {
                         n_samples += 1;
                     }
                 }
-                // Other record types (tombstones, exemplars, metadata) are not written yet.
+                Some(&record::TYPE_TOMBSTONES) => {
+                    let mut stones = Vec::new();
+                    if let Err(e) = record::decode_tombstones(&buf, &mut stones) {
+                        tracing::warn!(err = %e, "skipping an undecodable WAL tombstones record");
+                        continue;
+                    }
+                    let mut t = self
+                        .inner
+                        .tombstones
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner());
+                    for s in stones {
+                        if u32::try_from(s.id)
+                            .ok()
+                            .and_then(|id| self.inner.get(id))
+                            .is_some()
+                        {
+                            t.add(s.id, s.min_t, s.max_t);
+                        }
+                    }
+                }
+                // Other record types (exemplars, metadata, histograms) are not used.
                 _ => {}
             }
         }
@@ -320,6 +468,15 @@ impl Head {
 }
 
 impl HeadInner {
+    /// The deleted intervals of series `id`.
+    pub(crate) fn deleted(&self, id: u32) -> Vec<(Timestamp, Timestamp)> {
+        let t = self.tombstones.read().unwrap_or_else(|e| e.into_inner());
+        if t.is_empty() {
+            return Vec::new();
+        }
+        t.get(u64::from(id)).to_vec()
+    }
+
     fn get(&self, id: u32) -> Option<Arc<MemSeries>> {
         let series = self.series.read().unwrap_or_else(|e| e.into_inner());
         series.get(id.checked_sub(1)? as usize).cloned().flatten()
@@ -429,6 +586,11 @@ impl HeadInner {
 
     /// Appends a committed (or replayed) sample to its series, counting rejections.
     fn apply(&self, s: &MemSeries, t: Timestamp, v: f64) {
+        if t < self.min_valid_floor.load(Ordering::Acquire) {
+            // Validated before a concurrent head truncation moved this range to a block.
+            self.stats.out_of_bounds.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let mut data = s.data.lock().unwrap_or_else(|e| e.into_inner());
         match data.append(s.id, t, v, self.opts.chunk_range, &self.mapper) {
             Ok(true) => {
@@ -450,10 +612,11 @@ impl HeadInner {
     /// Samples older than this are "out of bounds" (half a chunk range behind the newest).
     fn min_valid_time(&self) -> Timestamp {
         let max = self.max_t.load(Ordering::Acquire);
+        let floor = self.min_valid_floor.load(Ordering::Acquire);
         if max == i64::MIN {
-            i64::MIN
+            floor
         } else {
-            max.saturating_sub(self.opts.chunk_range / 2)
+            max.saturating_sub(self.opts.chunk_range / 2).max(floor)
         }
     }
 }

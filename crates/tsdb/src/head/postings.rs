@@ -24,6 +24,27 @@ impl List {
         }
     }
 
+    /// Removes `id`; true when the list became empty.
+    fn remove(&mut self, id: u32) -> bool {
+        match self {
+            List::One(x) => *x == id,
+            List::Many(v) => {
+                if let Ok(pos) = v.binary_search(&id) {
+                    v.remove(pos);
+                }
+                let single = match v.as_slice() {
+                    [] => return true,
+                    [one] => Some(*one),
+                    _ => None,
+                };
+                if let Some(one) = single {
+                    *self = List::One(one);
+                }
+                false
+            }
+        }
+    }
+
     fn as_slice(&self) -> &[u32] {
         match self {
             List::One(id) => std::slice::from_ref(id),
@@ -76,6 +97,24 @@ impl Postings {
             }
         }
         insert_sorted(&mut self.all, id);
+    }
+
+    /// Removes series `id` (garbage collection after head truncation).
+    pub fn remove(&mut self, id: u32, labels: &[u32]) {
+        for pair in labels.chunks_exact(2) {
+            let Some(values) = self.by_name.get_mut(&pair[0]) else {
+                continue;
+            };
+            if values.get_mut(&pair[1]).is_some_and(|l| l.remove(id)) {
+                values.remove(&pair[1]);
+            }
+            if values.is_empty() {
+                self.by_name.remove(&pair[0]);
+            }
+        }
+        if let Ok(pos) = self.all.binary_search(&id) {
+            self.all.remove(pos);
+        }
     }
 
     pub fn all(&self) -> &[u32] {

@@ -70,6 +70,10 @@ impl Querier for HeadQuerier {
                     }
                 }
             }
+            let deleted = self.head.deleted(id);
+            if !deleted.is_empty() {
+                sources.retain(|(_, a, b)| !deleted.iter().any(|(x, y)| x <= a && b <= y));
+            }
             if sources.is_empty() {
                 continue;
             }
@@ -84,6 +88,7 @@ impl Querier for HeadQuerier {
                     current: None,
                     mint: self.mint,
                     maxt: self.maxt,
+                    deleted,
                     err: None,
                 }),
             });
@@ -152,6 +157,8 @@ struct HeadSampleIterator {
     current: Option<(Timestamp, f64)>,
     mint: Timestamp,
     maxt: Timestamp,
+    /// Deleted intervals (tombstones) to skip.
+    deleted: Vec<(Timestamp, Timestamp)>,
     err: Option<StorageError>,
 }
 
@@ -193,7 +200,7 @@ impl SampleIterator for HeadSampleIterator {
         loop {
             if let Some(&(t, v)) = self.buf.get(self.pos) {
                 self.pos += 1;
-                if t < self.mint {
+                if t < self.mint || self.deleted.iter().any(|(a, b)| *a <= t && t <= *b) {
                     continue;
                 }
                 if t > self.maxt {

@@ -17,6 +17,7 @@
 //! record stops the reader with its position; [`repair`] then truncates the WAL there (dropping
 //! later segments) and reports how much was lost, so start-up never fails on a bad tail.
 
+pub mod checkpoint;
 pub mod record;
 
 use std::fs::{self, File, OpenOptions};
