@@ -1,7 +1,7 @@
 //! Side-by-side comparison of Meridian and the real Prometheus on the same workload.
 //!
-//! Both servers are started on loopback with fresh data directories, receive exactly the same
-//! remote-write requests, answer the same queries and serve the same `/federate` request. The
+//! First both servers scrape the same synthetic targets (served by this tool) for a minute;
+//! then fresh instances of both receive exactly the same remote-write requests, answer the same queries and serve the same `/federate` request. The
 //! tool reads each server's CPU time and resident memory from `/proc` and prints, per measure,
 //! both figures and the ratio Meridian / Prometheus (below 1 means Meridian is cheaper/faster).
 //!
@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! scripts/compare [--series 100000] [--samples 40] [--runs 5]
+//!                 [--targets 50] [--series-per-target 1000] [--scrape-seconds 60]
 //! ```
 //! (which runs `cargo run --release -p meridian --example compare -- ...`). Needs the
 //! `prometheus` command (Debian package `prometheus`).
@@ -27,6 +28,9 @@ struct Args {
     samples: usize,
     runs: usize,
     meridian: PathBuf,
+    targets: usize,
+    series_per_target: usize,
+    scrape_seconds: u64,
 }
 
 fn parse_args() -> Args {
@@ -35,6 +39,9 @@ fn parse_args() -> Args {
         samples: 40,
         runs: 5,
         meridian: default_meridian(),
+        targets: 50,
+        series_per_target: 1000,
+        scrape_seconds: 60,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -44,7 +51,17 @@ fn parse_args() -> Args {
             "--samples" => a.samples = value().parse().expect("--samples: a number"),
             "--runs" => a.runs = value().parse().expect("--runs: a number"),
             "--meridian" => a.meridian = PathBuf::from(value()),
-            other => panic!("unknown flag {other} (known: --series --samples --runs --meridian)"),
+            "--targets" => a.targets = value().parse().expect("--targets: a number"),
+            "--series-per-target" => {
+                a.series_per_target = value().parse().expect("--series-per-target: a number")
+            }
+            "--scrape-seconds" => {
+                a.scrape_seconds = value().parse().expect("--scrape-seconds: a number")
+            }
+            other => panic!(
+                "unknown flag {other} (known: --series --samples --runs --meridian --targets \
+                 --series-per-target --scrape-seconds)"
+            ),
         }
     }
     a
@@ -72,9 +89,9 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(name: &'static str, program: &Path, dir: &Path) -> Server {
+    fn start(name: &'static str, program: &Path, dir: &Path, config: &str) -> Server {
         let cfg = dir.join(format!("{name}.yml"));
-        std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
+        std::fs::write(&cfg, config).unwrap();
         let data = dir.join(format!("{name}-data"));
         let addr = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -342,6 +359,144 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Serves a synthetic exporter on `listener`: `series` lines of counters and gauges whose
+/// values move at every request, over HTTP/1.1 keep-alive connections (as scrapers use them).
+fn serve_exporter(listener: TcpListener, target: usize, series: usize) {
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for conn in listener.incoming() {
+        let Ok(mut conn) = conn else { continue };
+        let requests = requests.clone();
+        std::thread::spawn(move || {
+            let mut buf = Vec::with_capacity(4096);
+            let mut chunk = [0u8; 4096];
+            loop {
+                // Read one request head (scrapes have no body).
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                buf.clear();
+                let k = requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut body = String::with_capacity(series * 80);
+                let mut family = "";
+                for i in 0..series {
+                    let (name, kind) = match i % 4 {
+                        0 | 1 => ("app_requests_total", "counter"),
+                        2 => ("app_latency_seconds_bucket", "counter"),
+                        _ => ("app_memory_bytes", "gauge"),
+                    };
+                    if name != family && i < 4 {
+                        body.push_str(&format!("# TYPE {name} {kind}\n"));
+                    }
+                    family = name;
+                    let value = match kind {
+                        "gauge" => {
+                            (1e6 + ((i as u64 * 31 + k * 7) % 5000) as f64 * 512.0).to_string()
+                        }
+                        _ => (k * (i as u64 % 13 + 1)).to_string(),
+                    };
+                    body.push_str(&format!(
+                        "{name}{{pod=\"pod-{target}\",series=\"s{i}\",path=\"/api/v1/items\"}} {value}\n"
+                    ));
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                if conn.write_all(head.as_bytes()).is_err()
+                    || conn.write_all(body.as_bytes()).is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Both servers scrape the same synthetic targets every 5 s for `scrape_seconds`; compares
+/// CPU per scraped sample, memory per series and WAL bytes per sample.
+fn scrape_phase(args: &Args, add: &mut dyn FnMut(&str, f64, f64, &'static str)) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut targets = Vec::new();
+    for t in 0..args.targets {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        targets.push(format!("'{}'", l.local_addr().unwrap()));
+        let n = args.series_per_target;
+        std::thread::spawn(move || serve_exporter(l, t, n));
+    }
+    let config = format!(
+        "global:\n  scrape_interval: 5s\n  scrape_timeout: 5s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: [{}]\n",
+        targets.join(", ")
+    );
+    let meridian = Server::start("meridian-scrape", &args.meridian, tmp.path(), &config);
+    let prometheus = Server::start(
+        "prometheus-scrape",
+        Path::new("prometheus"),
+        tmp.path(),
+        &config,
+    );
+    let servers = [&meridian, &prometheus];
+    // Baselines after the first round of scrapes (start-up and first-scrape costs excluded).
+    std::thread::sleep(Duration::from_secs(7));
+    let scraped = |s: &Server| -> f64 {
+        let (_, body) = http(
+            s.addr,
+            "GET",
+            &format!(
+                "/api/v1/query?query={}",
+                percent_encode("sum(sum_over_time(scrape_samples_scraped[1h]))")
+            ),
+            &[],
+            b"",
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        v["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let before: Vec<(f64, f64)> = servers
+        .iter()
+        .map(|s| (s.cpu_seconds(), scraped(s)))
+        .collect();
+    eprintln!(
+        "scrape phase: {} targets x {} series, {} s",
+        args.targets, args.series_per_target, args.scrape_seconds
+    );
+    std::thread::sleep(Duration::from_secs(args.scrape_seconds));
+    let after: Vec<(f64, f64)> = servers
+        .iter()
+        .map(|s| (s.cpu_seconds(), scraped(s)))
+        .collect();
+    let per_sample: Vec<f64> = (0..2)
+        .map(|i| {
+            let samples = after[i].1 - before[i].1;
+            eprintln!(
+                "{}: {samples} samples scraped, {:.2} s CPU",
+                servers[i].name,
+                after[i].0 - before[i].0
+            );
+            (after[i].0 - before[i].0) / samples.max(1.0) * 1e6
+        })
+        .collect();
+    add("scrape CPU per sample", per_sample[0], per_sample[1], "µs");
+    let total_series = (args.targets * (args.series_per_target + 5)) as f64;
+    add(
+        "scrape: RSS per series",
+        meridian.rss_bytes() / total_series,
+        prometheus.rss_bytes() / total_series,
+        "bytes",
+    );
+    add(
+        "scrape: data directory bytes per sample (WAL)",
+        meridian.disk_bytes() as f64 / scraped(&meridian).max(1.0),
+        prometheus.disk_bytes() as f64 / scraped(&prometheus).max(1.0),
+        "bytes",
+    );
+}
+
 struct Row {
     what: String,
     meridian: f64,
@@ -380,8 +535,12 @@ fn main() {
         })
     };
 
-    let meridian = Server::start("meridian", &args.meridian, tmp.path());
-    let prometheus = Server::start("prometheus", Path::new("prometheus"), tmp.path());
+    if args.scrape_seconds > 0 {
+        scrape_phase(&args, &mut add);
+    }
+    let idle = "global:\n  scrape_interval: 1h\n";
+    let meridian = Server::start("meridian", &args.meridian, tmp.path(), idle);
+    let prometheus = Server::start("prometheus", Path::new("prometheus"), tmp.path(), idle);
     // Let start-up settle before taking the baselines.
     std::thread::sleep(Duration::from_secs(2));
     let servers = [&meridian, &prometheus];

@@ -203,7 +203,7 @@ fn encode_streaming(
 ) {
     let mut sink = Sink {
         tx,
-        zip: gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())),
+        zip: gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())),
     };
     let mut text = Vec::with_capacity(PIECE + 4096);
     let mut current: Option<&str> = None;
