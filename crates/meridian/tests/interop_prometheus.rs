@@ -651,3 +651,44 @@ fn scrapes_a_node_exporter_into_the_same_series_as_prometheus() {
         m.len()
     );
 }
+
+/// The other direction of the seeds' topology: a central Meridian federates from a real
+/// Prometheus (honor_labels, `match[]`, a `cluster` label added by the target's labels) and
+/// ends up with Prometheus' latest samples.
+#[test]
+fn meridian_federates_from_the_real_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom = start_prometheus(dir.path(), IDLE_CONFIG);
+    let now = model::sample::now_ms();
+    let base = (now - 30 * 60 * 1000) / 15_000 * 15_000;
+    write(prom.addr, &dataset(base));
+    let selector = r#"{__name__=~"http_requests_total|temperature|latency_seconds_bucket"}"#;
+    let meridian = start_meridian(
+        dir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n    params:\n      'match[]': ['{selector}']\n    static_configs:\n      - targets: ['{}']\n        labels:\n          cluster: west\n",
+            prom.addr
+        ),
+    );
+    let want = vector(prom.addr, &format!("last_over_time({selector}[10m])"), "");
+    assert!(want.len() > 20, "dataset too small: {}", want.len());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        let got = vector(
+            meridian.addr,
+            "last_over_time({cluster=\"west\", job!=\"federate\"}[10m])",
+            "cluster",
+        );
+        if got.len() >= want.len() || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        got, want,
+        "Meridian's federated copy differs from Prometheus' data"
+    );
+    let up = vector(meridian.addr, "up{job=\"federate\"}", "");
+    assert_eq!(up.values().collect::<Vec<_>>(), vec!["1"]);
+    println!("meridian federated {} series from prometheus", got.len());
+}
