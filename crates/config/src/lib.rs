@@ -7,7 +7,8 @@
 //! prometheus.yml:12:5: scrape_configs[0].scrape_timeout: scrape timeout greater than scrape interval for scrape config with job name "node"
 //! ```
 //!
-//! Entry points: [`Config::load`] and [`Config::from_str`].
+//! Entry points: [`Config::load`] and [`Config::from_str`]; [`WebConfig::load`] for the web
+//! configuration file (`--web.config.file`).
 
 mod alerting;
 mod config;
@@ -23,9 +24,11 @@ mod relabel;
 mod remote;
 mod scrape;
 mod size;
+pub use size::parse_size;
 mod storage;
 mod tracing_config;
 mod values;
+mod web;
 mod yaml;
 
 pub use alerting::{AlertingConfig, AlertmanagerConfig};
@@ -52,3 +55,4 @@ pub use scrape::{ScrapeConfig, ScrapeProtocol};
 pub use storage::{ExemplarsConfig, RetentionConfig, StorageConfig, TsdbConfig};
 pub use tracing_config::{TracingClientType, TracingConfig};
 pub use values::{Secret, Url};
+pub use web::{CipherSuite, ClientAuthType, Curve, HttpServerConfig, TlsServerConfig, WebConfig};

@@ -26,7 +26,7 @@ const LEGACY_UNITS: [(&str, f64); 7] = [
 ];
 
 /// Parses a size in bytes; see the module documentation.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, String> {
     parse_with_units(text, &BINARY_UNITS).or_else(|_| parse_with_units(text, &LEGACY_UNITS))
 }
 

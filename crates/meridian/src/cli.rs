@@ -60,13 +60,54 @@ pub struct ServerOptions {
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
     pub storage_tsdb_path: PathBuf,
 
+    /// How long to keep samples; blocks ending further back are deleted. Default 15d, unless
+    /// only a size limit is given (then no time limit, as in Prometheus).
+    #[arg(long = "storage.tsdb.retention.time", value_parser = parse_duration)]
+    pub retention_time: Option<model::duration::Duration>,
+
+    /// Maximum bytes of storage (blocks, WAL, head chunks); the oldest blocks go first.
+    /// Units: B, KB, MB, GB, TB, PB, EB (powers of 1024). 0 means no limit.
+    #[arg(long = "storage.tsdb.retention.size", value_parser = parse_bytes)]
+    pub retention_size: Option<u64>,
+
+    /// Compress WAL records with snappy.
+    #[arg(long = "storage.tsdb.wal-compression", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub wal_compression: bool,
+
+    /// Smallest block range (the head's range); tests use short ones.
+    #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h", value_parser = parse_duration, hide = true)]
+    pub min_block_duration: model::duration::Duration,
+
+    /// Largest block compaction may produce (default: 10% of the retention time, at most 31d).
+    #[arg(long = "storage.tsdb.max-block-duration", value_parser = parse_duration, hide = true)]
+    pub max_block_duration: Option<model::duration::Duration>,
+
     /// Address to listen on for the web interface and API.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen_address: SocketAddr,
 
+    /// Path to a configuration file that can enable TLS or authentication (the exporter
+    /// toolkit's web configuration format, as in Prometheus).
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Maximum number of simultaneous connections across all listeners.
+    #[arg(long = "web.max-connections", default_value_t = 512)]
+    pub web_max_connections: usize,
+
+    /// Maximum duration a connection may stay without reading or writing a byte (idle
+    /// keep-alive connections, stalled bodies, clients that stop reading).
+    #[arg(long = "web.read-timeout", default_value = "5m", value_parser = parse_duration)]
+    pub web_read_timeout: model::duration::Duration,
+
     /// Enable shutdown and reload via HTTP request.
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
+
+    /// The most series one `/federate` answer may hold; a request matching more gets a 422
+    /// naming this flag instead of a huge answer. 0 means no cap.
+    #[arg(long = "web.federate.max-series", default_value_t = 0)]
+    pub federate_max_series: usize,
 
     /// Enable the API endpoint accepting remote write requests.
     #[arg(long = "web.enable-remote-write-receiver")]
@@ -117,11 +158,35 @@ pub enum LogFormat {
     Json,
 }
 
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    config::parse_size(s)
+}
+
 fn parse_duration(s: &str) -> Result<model::duration::Duration, String> {
     model::duration::Duration::parse(s).map_err(|e| e.to_string())
 }
 
 impl ServerOptions {
+    /// The database settings the storage flags describe.
+    pub fn db_options(&self) -> tsdb::DbOptions {
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        let retention_time = match (self.retention_time, self.retention_size) {
+            (Some(d), _) => d.as_millis() as i64,
+            // Only a size limit: no time limit (Prometheus' rule).
+            (None, Some(size)) if size > 0 => 0,
+            (None, _) => 15 * DAY_MS,
+        };
+        let mut o = tsdb::DbOptions {
+            retention_time,
+            retention_size: self.retention_size.unwrap_or(0),
+            max_block_duration: self.max_block_duration.map(|d| d.as_millis() as i64),
+            ..Default::default()
+        };
+        o.head.wal_compression = self.wal_compression;
+        o.head.chunk_range = (self.min_block_duration.as_millis() as i64).max(1000);
+        o
+    }
+
     /// The flags as `/api/v1/status/flags` lists them.
     pub fn flag_values(&self) -> Vec<(String, String)> {
         vec![
@@ -130,7 +195,37 @@ impl ServerOptions {
                 "storage.tsdb.path".into(),
                 self.storage_tsdb_path.display().to_string(),
             ),
+            (
+                "storage.tsdb.retention.time".into(),
+                self.retention_time
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "0s".into()),
+            ),
+            (
+                "storage.tsdb.retention.size".into(),
+                format!("{}B", self.retention_size.unwrap_or(0)),
+            ),
+            (
+                "storage.tsdb.wal-compression".into(),
+                self.wal_compression.to_string(),
+            ),
             ("web.listen-address".into(), self.listen_address.to_string()),
+            (
+                "web.federate.max-series".into(),
+                self.federate_max_series.to_string(),
+            ),
+            (
+                "web.config.file".into(),
+                self.web_config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "web.max-connections".into(),
+                self.web_max_connections.to_string(),
+            ),
+            ("web.read-timeout".into(), self.web_read_timeout.to_string()),
             (
                 "web.enable-lifecycle".into(),
                 self.enable_lifecycle.to_string(),
@@ -195,6 +290,8 @@ mod tests {
                 assert_eq!(o.config_file, PathBuf::from("x.yml"));
                 assert_eq!(o.listen_address.port(), 1234);
                 assert!(!o.enable_lifecycle);
+                assert_eq!(o.web_config_file, None);
+                assert_eq!(o.web_max_connections, 512);
                 assert_eq!(o.log.format, LogFormat::Logfmt);
             }
             other => panic!("{other:?}"),

@@ -6,6 +6,10 @@
 //! (`--storage.tsdb.path`) is opened, and its WAL replayed, before the server reports ready;
 //! then the scrape manager starts on the configuration's `scrape_configs`, and every reload
 //! goes to it too (a reload it rejects keeps the old configuration everywhere).
+//!
+//! HTTP is served by `web::serve::HttpServer`: TLS, client certificates and basic auth from
+//! `--web.config.file` (which must load at start-up; later changes to it and to the
+//! certificates it names apply to new connections without a reload), with connection limits.
 
 use crate::cli::ServerOptions;
 use std::process::ExitCode;
@@ -17,6 +21,8 @@ use web::{LifecycleRequest, SelfMetrics, WebOptions, WebState};
 
 /// How often the WAL is forced to the device (see the fsync policy in ARCHITECTURE.md).
 const WAL_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often the head is checked for a block to cut, blocks for merges, and retention.
+const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub fn run(opts: ServerOptions) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -61,6 +67,21 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     };
     metrics.config_loaded(true);
 
+    // The web configuration (TLS, authentication) must load before anything is served.
+    let http_server = match web::serve::HttpServer::new(web::serve::ServeOptions {
+        web_config_file: opts.web_config_file.clone(),
+        max_connections: opts.web_max_connections,
+        idle_timeout: opts.web_read_timeout.as_std(),
+        ..web::serve::ServeOptions::default()
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(err = %e, "Error loading the web configuration");
+            return ExitCode::FAILURE;
+        }
+    };
+    metrics.add_source(http_server.metrics());
+    let tls = http_server.is_tls();
     let listener = match tokio::net::TcpListener::bind(opts.listen_address).await {
         Ok(l) => l,
         Err(e) => {
@@ -85,6 +106,7 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             flags: opts.flag_values(),
         },
     );
+    api.set_federate_max_series(opts.federate_max_series);
     let state = WebState::new(
         WebOptions {
             enable_lifecycle: opts.enable_lifecycle,
@@ -95,14 +117,10 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     );
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let app = web::router(state.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
-    info!(address = %opts.listen_address, "Listening");
+    let server = tokio::spawn(http_server.serve(listener, app, async {
+        let _ = stop_rx.await;
+    }));
+    info!(address = %opts.listen_address, tls, "Listening");
 
     let signals = (
         signal(SignalKind::hangup()),
@@ -119,22 +137,20 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     // The database replays its WAL before the server reports ready (HTTP is already up so
     // that /-/healthy answers during a long replay, as in Prometheus).
     let dir = opts.storage_tsdb_path.clone();
-    let db =
-        match tokio::task::spawn_blocking(move || tsdb::Db::open(&dir, tsdb::DbOptions::default()))
-            .await
-        {
-            Ok(Ok(db)) => Arc::new(db),
-            Ok(Err(e)) => {
-                error!(err = %e, "Opening storage failed");
-                let _ = stop_tx.send(());
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                error!(err = %e, "Opening storage failed");
-                let _ = stop_tx.send(());
-                return ExitCode::FAILURE;
-            }
-        };
+    let db_options = opts.db_options();
+    let db = match tokio::task::spawn_blocking(move || tsdb::Db::open(&dir, db_options)).await {
+        Ok(Ok(db)) => Arc::new(db),
+        Ok(Err(e)) => {
+            error!(err = %e, "Opening storage failed");
+            let _ = stop_tx.send(());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            error!(err = %e, "Opening storage failed");
+            let _ = stop_tx.send(());
+            return ExitCode::FAILURE;
+        }
+    };
     metrics.add_source(Arc::new(crate::tsdb_metrics::TsdbMetrics(db.clone())));
     state
         .api()
@@ -155,6 +171,23 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             }
         })
     };
+    // Compaction (head → blocks, block merges, retention) runs every minute, as in Prometheus.
+    let compactor = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(COMPACTION_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || db.compact()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => error!(err = %e, "compaction failed"),
+                    Err(e) => error!(err = %e, "compaction task failed"),
+                }
+            }
+        })
+    };
     // Scraping starts once the storage is open; a configuration the scrape manager cannot
     // apply (an HTTP client it cannot build) stops start-up, as it does in Prometheus.
     let scrapes = scrape::ScrapeManager::new(
@@ -164,6 +197,7 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     if let Err(e) = scrapes.apply_config(&current).await {
         error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
         syncer.abort();
+        compactor.abort();
         let _ = db.close();
         let _ = stop_tx.send(());
         return ExitCode::FAILURE;
@@ -206,6 +240,8 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     // Scrapes stop before the storage closes (no stale markers at shutdown, as in Prometheus).
     scrapes.stop().await;
     syncer.abort();
+    // Closing waits for a compaction in progress.
+    compactor.abort();
     if let Err(e) = db.close() {
         error!(err = %e, "Closing storage failed");
     }

@@ -96,6 +96,108 @@ impl MetricsSource for TsdbMetrics {
                 count(&s.wal_bytes_dropped),
             ),
         ];
+        let d = self.0.stats();
+        let blocks = self.0.blocks();
+        rows.extend([
+            (
+                "prometheus_tsdb_blocks_loaded",
+                "Number of currently loaded data blocks",
+                g,
+                blocks.len() as f64,
+            ),
+            (
+                "prometheus_tsdb_storage_blocks_bytes",
+                "The number of bytes that are currently used for local storage by all blocks.",
+                g,
+                self.0.blocks_size() as f64,
+            ),
+            (
+                "prometheus_tsdb_wal_storage_size_bytes",
+                "Size of the write log directory.",
+                g,
+                self.0.wal_size() as f64,
+            ),
+            (
+                "prometheus_tsdb_retention_limit_bytes",
+                "Max number of bytes to be retained in the tsdb blocks, configured 0 means disabled",
+                g,
+                self.0.options().retention_size as f64,
+            ),
+            (
+                "prometheus_tsdb_compactions_total",
+                "Total number of compactions that were executed for the partition.",
+                c,
+                count(&d.head_blocks_written) + count(&d.compactions),
+            ),
+            (
+                "prometheus_tsdb_compactions_failed_total",
+                "Total number of compactions that failed for the partition.",
+                c,
+                count(&d.compactions_failed),
+            ),
+            (
+                "prometheus_tsdb_vertical_compactions_total",
+                "Total number of compactions done on overlapping blocks.",
+                c,
+                count(&d.vertical_compactions),
+            ),
+            (
+                "prometheus_tsdb_time_retentions_total",
+                "The number of times that blocks were deleted because the maximum time limit was exceeded.",
+                c,
+                count(&d.time_retentions),
+            ),
+            (
+                "prometheus_tsdb_size_retentions_total",
+                "The number of times that blocks were deleted because the maximum number of bytes was exceeded.",
+                c,
+                count(&d.size_retentions),
+            ),
+            (
+                "meridian_tsdb_blocks_corrupt_total",
+                "Blocks skipped at load because they could not be opened.",
+                c,
+                count(&d.blocks_corrupt),
+            ),
+            (
+                "prometheus_tsdb_head_truncations_total",
+                "Total number of head truncations attempted.",
+                c,
+                count(&s.truncations),
+            ),
+            (
+                "prometheus_tsdb_head_series_removed_total",
+                "Total number of series removed in the head",
+                c,
+                count(&s.series_removed),
+            ),
+            (
+                "prometheus_tsdb_checkpoint_creations_total",
+                "Total number of checkpoint creations attempted.",
+                c,
+                count(&s.checkpoints_created),
+            ),
+            (
+                "prometheus_tsdb_checkpoint_creations_failed_total",
+                "Total number of checkpoint creations that failed.",
+                c,
+                count(&s.checkpoints_failed),
+            ),
+        ]);
+        if let Some(t) = self.0.lowest_timestamp() {
+            rows.push((
+                "prometheus_tsdb_lowest_timestamp",
+                "Lowest timestamp value stored in the database. The unit is decided by the library consumer.",
+                g,
+                t as f64,
+            ));
+            rows.push((
+                "prometheus_tsdb_lowest_timestamp_seconds",
+                "Lowest timestamp value stored in the database.",
+                g,
+                (t / 1000) as f64,
+            ));
+        }
         if let Some((min, max)) = head.time_range() {
             rows.push((
                 "prometheus_tsdb_head_min_time",

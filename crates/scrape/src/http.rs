@@ -1,26 +1,20 @@
-//! The HTTP side of a scrape: the client of a scrape job built from its `HttpClientConfig`
-//! (TLS with our own rustls config, proxy, redirects, HTTP/2), and one scrape request as
+//! The HTTP side of a scrape: the client of a scrape job (an [`httpclient::HttpClient`] built
+//! from its `HttpClientConfig`: TLS, authentication, proxy), and one scrape request as
 //! Prometheus sends it (`Accept` from `scrape_protocols`, `Accept-Encoding`, `User-Agent`,
 //! `X-Prometheus-Scrape-Timeout-Seconds`, auth and extra headers), with the body read under
 //! `body_size_limit` (after gzip decompression) and the format picked from `Content-Type`
 //! with Prometheus 3's rules for missing or unknown types.
-//!
-//! Not supported yet: `oauth2` (a config using it is rejected), the TLS `server_name`
-//! override and `proxy_connect_header` (ignored).
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
-use config::{HttpClientConfig, ScrapeConfig, ScrapeProtocol, TlsConfig, TlsVersion};
+use config::{ScrapeConfig, ScrapeProtocol};
+use httpclient::{HttpClient, error_chain};
 use model::exposition::Format;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The client of one scrape job and what every request of the job carries.
 pub struct HttpScraper {
-    client: reqwest::Client,
-    http: HttpClientConfig,
+    client: HttpClient,
     accept: String,
     compression: bool,
     user_agent: String,
@@ -131,39 +125,9 @@ pub fn format_for(content_type: &str, fallback: Option<ScrapeProtocol>) -> Resul
 impl HttpScraper {
     /// Builds the client of a scrape job. Errors name what in the config cannot be used.
     pub fn new(config: &ScrapeConfig, user_agent: &str) -> Result<HttpScraper, String> {
-        let http = &config.http_client;
-        if http.oauth2.is_some() {
-            return Err("oauth2 is not supported by Meridian yet".to_owned());
-        }
-        let mut builder = reqwest::Client::builder()
-            .use_preconfigured_tls(rustls_config(&http.tls_config)?)
-            .redirect(if http.follow_redirects {
-                reqwest::redirect::Policy::limited(10)
-            } else {
-                reqwest::redirect::Policy::none()
-            })
-            .pool_idle_timeout(Duration::from_secs(90));
-        if !http.enable_http2 {
-            builder = builder.http1_only();
-        }
-        match &http.proxy.proxy_url {
-            Some(url) => {
-                let proxy = reqwest::Proxy::all(url.expose().as_str())
-                    .map_err(|e| format!("proxy_url: {e}"))?
-                    .no_proxy(reqwest::NoProxy::from_string(&http.proxy.no_proxy));
-                builder = builder.proxy(proxy);
-            }
-            // reqwest reads HTTP_PROXY and friends by default; Prometheus only with
-            // proxy_from_environment.
-            None if !http.proxy.proxy_from_environment => builder = builder.no_proxy(),
-            None => {}
-        }
-        let client = builder
-            .build()
-            .map_err(|e| format!("error creating HTTP client: {e}"))?;
+        let client = HttpClient::new(&config.http_client, user_agent)?;
         Ok(HttpScraper {
             client,
-            http: http.clone(),
             accept: accept_header(&config.scrape_protocols, config.metric_name_escaping_scheme),
             compression: config.enable_compression,
             user_agent: user_agent.to_owned(),
@@ -192,9 +156,9 @@ impl HttpScraper {
         timeout: Duration,
         buffers: &mut Buffers,
     ) -> Result<Format, String> {
-        let mut request = self
+        let request = self
             .client
-            .get(url)
+            .request(reqwest::Method::GET, url)?
             .header(reqwest::header::ACCEPT, &self.accept)
             .header(
                 reqwest::header::ACCEPT_ENCODING,
@@ -202,7 +166,6 @@ impl HttpScraper {
             )
             .header(reqwest::header::USER_AGENT, &self.user_agent)
             .header("X-Prometheus-Scrape-Timeout-Seconds", seconds_text(timeout));
-        request = self.with_auth_and_headers(request)?;
         let mut response = request
             .send()
             .await
@@ -250,55 +213,6 @@ impl HttpScraper {
         }
         format_for(&content_type, self.fallback)
     }
-
-    fn with_auth_and_headers(
-        &self,
-        mut request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, String> {
-        let http = &self.http;
-        if let Some(basic) = &http.basic_auth {
-            let username = match &basic.username_file {
-                Some(path) => read_secret_file(path)?,
-                None => basic.username.clone(),
-            };
-            let password = match (&basic.password_file, &basic.password) {
-                (Some(path), _) => Some(read_secret_file(path)?),
-                (None, Some(secret)) => Some(secret.expose().to_owned()),
-                (None, None) => None,
-            };
-            request = request.basic_auth(username, password);
-        }
-        if let Some(auth) = &http.authorization {
-            let credentials = match (&auth.credentials_file, &auth.credentials) {
-                (Some(path), _) => read_secret_file(path)?,
-                (None, Some(secret)) => secret.expose().to_owned(),
-                (None, None) => String::new(),
-            };
-            request = request.header(
-                reqwest::header::AUTHORIZATION,
-                format!("{} {credentials}", auth.kind),
-            );
-        }
-        for (name, header) in &http.http_headers {
-            for value in &header.values {
-                request = request.header(name.as_str(), value.as_str());
-            }
-            for secret in &header.secrets {
-                request = request.header(name.as_str(), secret.expose());
-            }
-            for path in &header.files {
-                request = request.header(name.as_str(), read_secret_file(path)?);
-            }
-        }
-        Ok(request)
-    }
-}
-
-/// Credentials files are read at every request, so rotated secrets apply without a reload.
-fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_owned())
-        .map_err(|e| format!("unable to read {}: {e}", path.display()))
 }
 
 /// Go's `strconv.FormatFloat(seconds, 'f', -1, 64)`.
@@ -309,151 +223,6 @@ fn seconds_text(timeout: Duration) -> String {
         text.truncate(text.len() - 2);
     }
     text
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// Our rustls client config from a `tls_config` section (aws-lc-rs provider).
-fn rustls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let min = tls.min_version.unwrap_or(TlsVersion::Tls12);
-    let max = tls.max_version.unwrap_or(TlsVersion::Tls13);
-    let mut versions = Vec::new();
-    if min <= TlsVersion::Tls12 && max >= TlsVersion::Tls12 {
-        versions.push(&rustls::version::TLS12);
-    }
-    if max >= TlsVersion::Tls13 {
-        versions.push(&rustls::version::TLS13);
-    }
-    if versions.is_empty() {
-        return Err(format!(
-            "tls_config: TLS versions below TLS12 are not supported (max_version {max})"
-        ));
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(|e| format!("tls_config: {e}"))?;
-    let builder = if tls.insecure_skip_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        let ca_pem = match (&tls.ca, &tls.ca_file) {
-            (Some(text), _) => Some(text.clone().into_bytes()),
-            (None, Some(path)) => Some(
-                std::fs::read(path)
-                    .map_err(|e| format!("unable to read CA cert {}: {e}", path.display()))?,
-            ),
-            (None, None) => None,
-        };
-        match ca_pem {
-            Some(pem) => {
-                for cert in CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert.map_err(|e| format!("unable to parse CA cert: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("unable to use CA cert: {e}"))?;
-                }
-            }
-            None => {
-                // Best effort, as Go's system pool: unreadable system certificates leave the
-                // store empty and HTTPS scrapes fail with a clear TLS error.
-                for cert in rustls_native_certs::load_native_certs().certs {
-                    let _ = roots.add(cert);
-                }
-            }
-        }
-        builder.with_root_certificates(roots)
-    };
-    let cert_pem = match (&tls.cert, &tls.cert_file) {
-        (Some(text), _) => Some(text.clone().into_bytes()),
-        (None, Some(path)) => Some(
-            std::fs::read(path)
-                .map_err(|e| format!("unable to read client cert {}: {e}", path.display()))?,
-        ),
-        (None, None) => None,
-    };
-    let mut config = match cert_pem {
-        None => builder.with_no_client_auth(),
-        Some(cert_pem) => {
-            let certs = CertificateDer::pem_slice_iter(&cert_pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("unable to parse client cert: {e}"))?;
-            let key_pem = match (&tls.key, &tls.key_file) {
-                (Some(secret), _) => secret.expose().as_bytes().to_vec(),
-                (None, Some(path)) => std::fs::read(path)
-                    .map_err(|e| format!("unable to read client key {}: {e}", path.display()))?,
-                (None, None) => return Err("tls_config: client cert without key".to_owned()),
-            };
-            let key = PrivateKeyDer::from_pem_slice(&key_pem)
-                .map_err(|e| format!("unable to parse client key: {e}"))?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| format!("unable to use client cert: {e}"))?
-        }
-    };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// `insecure_skip_verify`: any server certificate is accepted (signatures are still checked
-/// so the handshake itself is sound).
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

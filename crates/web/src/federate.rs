@@ -49,12 +49,24 @@ pub async fn federate(
     let gzip = accepts_gzip(&headers);
     // The newest samples are gathered first (a storage error still gets a 500), then encoded
     // and sent in pieces, so the response starts early and is never held whole in memory.
-    let gathered =
-        tokio::task::spawn_blocking(move || latest_samples(&*storage, &selectors, now, lookback))
-            .await;
+    let max_series = state.federate_max_series();
+    let gathered = tokio::task::spawn_blocking(move || {
+        latest_samples(&*storage, &selectors, now, lookback, max_series)
+    })
+    .await;
     let latest = match gathered {
         Ok(Ok(l)) => l,
-        Ok(Err(e)) => return server_error(e),
+        Ok(Err(Refusal::Storage(e))) => return server_error(e),
+        Ok(Err(Refusal::TooManySeries(n))) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "federation refused: more than {n} series match the match[] selectors \
+                     (--web.federate.max-series); narrow the selectors\n"
+                ),
+            )
+                .into_response();
+        }
         Err(e) => return server_error(e.to_string()),
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
@@ -106,12 +118,24 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// One federated series: its metric name (for grouping), labels, and newest sample.
+/// One federated series: its labels (shared with the storage, not copied) and newest sample.
 struct Latest {
-    name: String,
     labels: Labels,
     t: i64,
     v: f64,
+}
+
+impl Latest {
+    fn name(&self) -> &str {
+        self.labels.metric_name().unwrap_or("")
+    }
+}
+
+/// Why a federation request gets no data.
+enum Refusal {
+    Storage(String),
+    /// More series match than `--web.federate.max-series` allows.
+    TooManySeries(usize),
 }
 
 /// The newest non-stale float sample within the lookback window of every series matching any
@@ -121,14 +145,18 @@ fn latest_samples(
     selectors: &[Vec<model::matcher::Matcher>],
     now: i64,
     lookback: i64,
-) -> Result<Vec<Latest>, String> {
+    max_series: usize,
+) -> Result<Vec<Latest>, Refusal> {
     let q = storage
         .querier(now - lookback + 1, now)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Refusal::Storage(e.to_string()))?;
     let mut out = Vec::new();
     for m in selectors {
-        for s in q.select(false, None, m).map_err(|e| e.to_string())? {
-            let s = s.map_err(|e| e.to_string())?;
+        for s in q
+            .select(false, None, m)
+            .map_err(|e| Refusal::Storage(e.to_string()))?
+        {
+            let s = s.map_err(|e| Refusal::Storage(e.to_string()))?;
             let mut it = s.samples;
             let mut last = None;
             while let Some(kind) = it.next() {
@@ -139,9 +167,10 @@ fn latest_samples(
             if let Some((t, v)) = last
                 && !is_stale_nan(v)
             {
-                let name = s.labels.metric_name().unwrap_or("").to_string();
+                if max_series > 0 && out.len() >= max_series {
+                    return Err(Refusal::TooManySeries(max_series));
+                }
                 out.push(Latest {
-                    name,
                     labels: s.labels,
                     t,
                     v,
@@ -149,7 +178,7 @@ fn latest_samples(
             }
         }
     }
-    out.sort_unstable_by(|a, b| a.name.cmp(&b.name).then_with(|| a.labels.cmp(&b.labels)));
+    out.sort_unstable_by(|a, b| a.name().cmp(b.name()).then_with(|| a.labels.cmp(&b.labels)));
     if selectors.len() > 1 {
         // Overlapping selectors select a series more than once.
         out.dedup_by(|a, b| a.labels == b.labels);
@@ -203,19 +232,21 @@ fn encode_streaming(
 ) {
     let mut sink = Sink {
         tx,
-        zip: gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())),
+        zip: gzip
+            .then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())),
     };
     let mut text = Vec::with_capacity(PIECE + 4096);
     let mut current: Option<&str> = None;
     for s in &latest {
         let mut enc = TextEncoder::new(&mut text);
-        if current != Some(s.name.as_str()) {
-            enc.metric_type(&s.name, MetricType::Unknown);
-            current = Some(s.name.as_str());
+        let name = s.name();
+        if current != Some(name) {
+            enc.metric_type(name, MetricType::Unknown);
+            current = Some(name);
         }
         let labels = with_external(&s.labels, external);
         enc.sample_parts(
-            &s.name,
+            name,
             labels
                 .iter()
                 .filter(|l| l.name.as_str() != METRIC_NAME)

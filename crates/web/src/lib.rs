@@ -4,14 +4,22 @@
 //! `/-/ready`, `/-/reload`, `/-/quit`), the server's own metrics at `/metrics`, the HTTP API v1
 //! ([`api`]), `/federate`, and the remote-write receiver (`/api/v1/write`).
 //!
+//! Serving: [`serve::HttpServer`] runs the accept loop (plain HTTP or TLS per the web
+//! configuration file, [`web_config`]), with basic authentication ([`auth`]) in front of every
+//! route; [`routes::ROUTES`] lists every route for the test that checks it.
+//!
 //! The lifecycle endpoints do not act themselves: they send a [`LifecycleRequest`] to the
 //! binary's control loop (which also serves SIGHUP/SIGTERM) and wait for its answer, so that a
 //! reload through HTTP and through a signal take the same path.
 
 pub mod api;
+pub mod auth;
 mod federate;
 mod remote_write;
+pub mod routes;
 mod self_metrics;
+pub mod serve;
+pub mod web_config;
 
 pub use self_metrics::{MetricsSource, SelfMetrics, write_single};
 

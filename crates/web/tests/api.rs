@@ -38,6 +38,11 @@ impl ApiStorage for Mem {
 }
 
 fn app(receiver: bool) -> (axum::Router, MemStorage) {
+    let (r, mem, _) = app_with_api(receiver);
+    (r, mem)
+}
+
+fn app_with_api(receiver: bool) -> (axum::Router, MemStorage, Arc<ApiState>) {
     let mem = MemStorage::new();
     for (job, v) in [("a", 1.0), ("b", 2.5)] {
         let l = Labels::from_static(&[("__name__", "up"), ("job", job)]);
@@ -62,9 +67,9 @@ fn app(receiver: bool) -> (axum::Router, MemStorage) {
         },
         tx,
         Arc::new(SelfMetrics::new()),
-        api,
+        api.clone(),
     );
-    (web::router(state), mem)
+    (web::router(state), mem, api)
 }
 
 async fn call(r: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
@@ -218,7 +223,7 @@ async fn federate_adds_external_labels_and_type_lines() {
 #[tokio::test]
 async fn federate_streams_gzip_and_deduplicates_overlapping_selectors() {
     use std::io::Read;
-    let (r, mem) = app(false);
+    let (r, mem, r_state) = app_with_api(false);
     let now = model::sample::now_ms();
     // Enough series for several 64 KiB pieces.
     for i in 0..5000 {
@@ -259,6 +264,17 @@ async fn federate_streams_gzip_and_deduplicates_overlapping_selectors() {
         .read_to_string(&mut text)
         .unwrap();
     assert_eq!(text, plain.1);
+
+    // A cap below the number of matching series refuses the request with a clear error.
+    r_state.set_federate_max_series(4999);
+    let (code, body) = get(&r, "/federate?match[]=req_total").await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("more than 4999 series"), "{body}");
+    r_state.set_federate_max_series(5000);
+    assert_eq!(
+        get(&r, "/federate?match[]=req_total").await.0,
+        StatusCode::OK
+    );
 
     // gzip;q=0 means "not gzip".
     let req = Request::get("/federate?match[]=req_total")

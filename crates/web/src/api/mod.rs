@@ -56,6 +56,8 @@ pub struct ApiState {
     pub(crate) start_time_ms: i64,
     /// The scrape manager, once the server has started it (`/api/v1/targets`).
     pub(crate) scrape: OnceLock<scrape::ScrapeManager>,
+    /// `--web.federate.max-series`: the most series one `/federate` answer may hold (0: any).
+    federate_max_series: std::sync::atomic::AtomicUsize,
 }
 
 impl ApiState {
@@ -66,7 +68,19 @@ impl ApiState {
             options: std::sync::RwLock::new(options),
             start_time_ms: model::sample::now_ms(),
             scrape: OnceLock::new(),
+            federate_max_series: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Caps the number of series one `/federate` answer may hold (0: no cap).
+    pub fn set_federate_max_series(&self, n: usize) {
+        self.federate_max_series
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn federate_max_series(&self) -> usize {
+        self.federate_max_series
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Makes the scrape manager's targets visible at `/api/v1/targets`.
