@@ -109,6 +109,10 @@ pub struct ServerOptions {
     #[arg(long = "web.federate.max-series", default_value_t = 0)]
     pub federate_max_series: usize,
 
+    /// Enable the TSDB admin endpoints (delete series, clean tombstones, snapshot).
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+
     /// Enable the API endpoint accepting remote write requests.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub enable_remote_write_receiver: bool,
@@ -210,6 +214,10 @@ impl ServerOptions {
                 self.wal_compression.to_string(),
             ),
             ("web.listen-address".into(), self.listen_address.to_string()),
+            (
+                "web.enable-admin-api".into(),
+                self.enable_admin_api.to_string(),
+            ),
             (
                 "web.federate.max-series".into(),
                 self.federate_max_series.to_string(),

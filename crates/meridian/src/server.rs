@@ -107,6 +107,7 @@ async fn serve(opts: ServerOptions) -> ExitCode {
         },
     );
     api.set_federate_max_series(opts.federate_max_series);
+    api.set_admin_enabled(opts.enable_admin_api);
     let state = WebState::new(
         WebOptions {
             enable_lifecycle: opts.enable_lifecycle,

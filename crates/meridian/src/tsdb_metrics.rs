@@ -26,6 +26,34 @@ impl storage::Appendable for ApiDb {
 }
 
 impl web::api::ApiStorage for ApiDb {
+    fn delete_series(
+        &self,
+        start: i64,
+        end: i64,
+        matchers: &[model::matcher::Matcher],
+    ) -> Result<(), String> {
+        self.0
+            .delete_series(start, end, matchers)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        self.0
+            .clean_tombstones()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+        let name = snapshot_name();
+        let dst = self.0.dir().join("snapshots").join(&name);
+        self.0
+            .snapshot(&dst, !skip_head)
+            .map_err(|e| e.to_string())?;
+        Ok(name)
+    }
+
     fn head_summary(&self) -> web::api::HeadSummary {
         let head = self.0.head();
         let range = head.time_range();
@@ -216,4 +244,32 @@ impl MetricsSource for TsdbMetrics {
             write_single(e, name, help, kind, v);
         }
     }
+}
+
+/// `20060102T150405Z-<16 hex digits>`, the form of Prometheus' snapshot names.
+fn snapshot_name() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since the epoch (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    // Uniqueness within a second: the clock's nanoseconds and the process id, mixed.
+    let mix = (u64::from(now.subsec_nanos()) << 20 ^ u64::from(std::process::id()))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{mix:016x}",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
 }

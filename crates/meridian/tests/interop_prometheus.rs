@@ -119,6 +119,10 @@ fn wait_ready(addr: SocketAddr) {
 const IDLE_CONFIG: &str = "global:\n  scrape_interval: 1h\n";
 
 fn start_prometheus(dir: &std::path::Path, config: &str) -> Proc {
+    start_prometheus_with(dir, config, &[])
+}
+
+fn start_prometheus_with(dir: &std::path::Path, config: &str, extra: &[&str]) -> Proc {
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, config).unwrap();
     let addr = free_addr();
@@ -127,6 +131,7 @@ fn start_prometheus(dir: &std::path::Path, config: &str) -> Proc {
         .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
         .arg(format!("--web.listen-address={addr}"))
         .arg("--web.enable-remote-write-receiver")
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -137,6 +142,10 @@ fn start_prometheus(dir: &std::path::Path, config: &str) -> Proc {
 }
 
 fn start_meridian(dir: &std::path::Path, config: &str) -> Proc {
+    start_meridian_with(dir, config, &[])
+}
+
+fn start_meridian_with(dir: &std::path::Path, config: &str, extra: &[&str]) -> Proc {
     let cfg = dir.join("meridian.yml");
     std::fs::write(&cfg, config).unwrap();
     let addr = free_addr();
@@ -148,6 +157,7 @@ fn start_meridian(dir: &std::path::Path, config: &str) -> Proc {
         ))
         .arg(format!("--web.listen-address={addr}"))
         .arg("--web.enable-remote-write-receiver")
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -691,4 +701,92 @@ fn meridian_federates_from_the_real_prometheus() {
     let up = vector(meridian.addr, "up{job=\"federate\"}", "");
     assert_eq!(up.values().collect::<Vec<_>>(), vec!["1"]);
     println!("meridian federated {} series from prometheus", got.len());
+}
+
+/// The admin API answers as Prometheus': refused (503, "admin APIs disabled") without
+/// `--web.enable-admin-api`; with it, delete_series removes the same samples from both, and
+/// snapshots and clean_tombstones succeed.
+#[test]
+fn admin_api_matches_the_real_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pdir, mdir) = (dir.path().join("p"), dir.path().join("m"));
+    std::fs::create_dir_all(&pdir).unwrap();
+    std::fs::create_dir_all(&mdir).unwrap();
+    let prom = start_prometheus_with(&pdir, IDLE_CONFIG, &["--web.enable-admin-api"]);
+    let meridian = start_meridian_with(&mdir, IDLE_CONFIG, &["--web.enable-admin-api"]);
+    let plain = start_meridian(dir.path(), IDLE_CONFIG);
+    let (code, body) = http(plain.addr, "POST", "/api/v1/admin/tsdb/snapshot", &[], b"");
+    assert_eq!(code, 503);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        r#"{"status":"error","errorType":"unavailable","error":"admin APIs disabled"}"#
+    );
+    let now = model::sample::now_ms();
+    let base = (now - 30 * 60 * 1000) / 15_000 * 15_000;
+    let body = dataset(base);
+    write(prom.addr, &body);
+    write(meridian.addr, &body);
+    let cut = (base + 60 * 15_000) as f64 / 1000.0;
+    let requests = [
+        format!(
+            "/api/v1/admin/tsdb/delete_series?match[]={}&start={cut}",
+            encode("temperature{job=\"api\"}")
+        ),
+        format!(
+            "/api/v1/admin/tsdb/delete_series?match[]={}",
+            encode("info_meta")
+        ),
+        "/api/v1/admin/tsdb/delete_series".to_string(),
+        "/api/v1/admin/tsdb/clean_tombstones".to_string(),
+        "/api/v1/admin/tsdb/snapshot?skip_head=maybe".to_string(),
+    ];
+    for path in &requests {
+        let (pc, pb) = http(prom.addr, "POST", path, &[], b"");
+        let (mc, mb) = http(meridian.addr, "POST", path, &[], b"");
+        assert_eq!(
+            mc,
+            pc,
+            "{path}: prometheus {} / meridian {}",
+            String::from_utf8_lossy(&pb),
+            String::from_utf8_lossy(&mb)
+        );
+        if pc >= 400 {
+            assert_eq!(normalized(&mb), normalized(&pb), "{path}");
+        }
+    }
+    for q in [
+        "count_over_time(temperature[1h])",
+        "count_over_time(info_meta[1h])",
+        "count(http_requests_total)",
+    ] {
+        let path = format!(
+            "/api/v1/query?query={}&time={}",
+            encode(q),
+            now as f64 / 1000.0
+        );
+        let (_, a) = http(prom.addr, "GET", &path, &[], b"");
+        let (_, b) = http(meridian.addr, "GET", &path, &[], b"");
+        assert!(
+            same(&normalized(&a), &normalized(&b)),
+            "{q}: {} vs {}",
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(&b)
+        );
+    }
+    let (code, body) = http(
+        meridian.addr,
+        "POST",
+        "/api/v1/admin/tsdb/snapshot",
+        &[],
+        b"",
+    );
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let name = v["data"]["name"].as_str().unwrap();
+    let snap = mdir.join("meridian-data").join("snapshots").join(name);
+    assert!(snap.is_dir(), "{} missing", snap.display());
+    assert!(
+        std::fs::read_dir(&snap).unwrap().count() >= 1,
+        "empty snapshot"
+    );
 }

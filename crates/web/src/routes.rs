@@ -6,6 +6,21 @@
 /// (method, path as registered, a concrete path to request).
 pub const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/-/healthy", "/-/healthy"),
+    (
+        "POST",
+        "/api/v1/admin/tsdb/delete_series",
+        "/api/v1/admin/tsdb/delete_series?match[]=up",
+    ),
+    (
+        "POST",
+        "/api/v1/admin/tsdb/clean_tombstones",
+        "/api/v1/admin/tsdb/clean_tombstones",
+    ),
+    (
+        "POST",
+        "/api/v1/admin/tsdb/snapshot",
+        "/api/v1/admin/tsdb/snapshot",
+    ),
     ("GET", "/-/ready", "/-/ready"),
     ("POST", "/-/reload", "/-/reload"),
     ("POST", "/-/quit", "/-/quit"),

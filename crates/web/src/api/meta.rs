@@ -18,7 +18,7 @@ use std::sync::Arc;
 const MIN_TIME: i64 = i64::MIN / 2;
 const MAX_TIME: i64 = i64::MAX / 2;
 
-fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
+pub(super) fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
     let start = match p.get("start") {
         Some(s) if !s.is_empty() => parse_time("start", s)?,
         _ => MIN_TIME,
@@ -36,7 +36,7 @@ fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
 }
 
 /// Parses each `match[]` as a series selector.
-fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+pub(super) fn selectors(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let mut out = Vec::new();
     for m in p.all("match[]") {
         let expr = promql::parse(m).map_err(|e| ApiError::bad_data(e.to_string()))?;

@@ -9,6 +9,7 @@
 //! Queries run on blocking threads; dropping the request (the client went away) sets the
 //! query's cancel flag, so evaluation stops instead of finishing for nobody.
 
+mod admin;
 pub mod json;
 mod meta;
 mod query;
@@ -27,6 +28,26 @@ use std::sync::{Arc, OnceLock};
 pub trait ApiStorage: storage::Queryable + storage::Appendable + Send + Sync {
     /// Numbers for `/api/v1/status/tsdb`.
     fn head_summary(&self) -> HeadSummary;
+
+    /// Deletes the samples in `[start, end]` of the series matching all `matchers`.
+    fn delete_series(
+        &self,
+        _start: i64,
+        _end: i64,
+        _matchers: &[model::matcher::Matcher],
+    ) -> Result<(), String> {
+        Err("this storage does not support deletion".into())
+    }
+
+    /// Removes deleted samples from persistent blocks.
+    fn clean_tombstones(&self) -> Result<(), String> {
+        Err("this storage does not support tombstones".into())
+    }
+
+    /// Takes a snapshot of the data (without the head when `skip_head`); returns its name.
+    fn snapshot(&self, _skip_head: bool) -> Result<String, String> {
+        Err("this storage does not support snapshots".into())
+    }
 }
 
 /// The head's numbers for the status page.
@@ -58,6 +79,8 @@ pub struct ApiState {
     pub(crate) scrape: OnceLock<scrape::ScrapeManager>,
     /// `--web.federate.max-series`: the most series one `/federate` answer may hold (0: any).
     federate_max_series: std::sync::atomic::AtomicUsize,
+    /// `--web.enable-admin-api`.
+    admin_enabled: std::sync::atomic::AtomicBool,
 }
 
 impl ApiState {
@@ -69,7 +92,19 @@ impl ApiState {
             start_time_ms: model::sample::now_ms(),
             scrape: OnceLock::new(),
             federate_max_series: std::sync::atomic::AtomicUsize::new(0),
+            admin_enabled: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Enables the TSDB admin endpoints (`--web.enable-admin-api`).
+    pub fn set_admin_enabled(&self, on: bool) {
+        self.admin_enabled
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn admin_enabled(&self) -> bool {
+        self.admin_enabled
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Caps the number of series one `/federate` answer may hold (0: no cap).
@@ -145,6 +180,18 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/status/flags", get(meta::flags))
         .route("/api/v1/status/tsdb", get(meta::tsdb_status))
         .route("/api/v1/status/walreplay", get(meta::walreplay))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(admin::delete_series).put(admin::delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(admin::clean_tombstones).put(admin::clean_tombstones),
+        )
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(admin::snapshot).put(admin::snapshot),
+        )
         .route("/api/v1/write", post(crate::remote_write::write))
         .route("/federate", get(crate::federate::federate))
         .with_state(state)
