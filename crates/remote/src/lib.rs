@@ -4,8 +4,10 @@
 //! - [`decode_write_request`]: a snappy-compressed `WriteRequest` body, decoded with limits
 //!   checked before anything is allocated (a small body can claim a huge decompressed size).
 //! - [`encode_write_request`]: the other direction, for senders and tests.
+//! - [`read`]: remote-read request decoding, response encoding and the streamed frame format.
 
 pub mod proto;
+pub mod read;
 
 use prost::Message;
 

@@ -125,3 +125,132 @@ pub struct MetricMetadata {
     #[prost(string, tag = "5")]
     pub unit: String,
 }
+
+/// `prometheus.ReadRequest`: the queries of one remote-read call and the response types the
+/// client accepts, in order of preference (empty means samples).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReadRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub queries: Vec<Query>,
+    #[prost(enumeration = "ResponseType", repeated, tag = "2")]
+    pub accepted_response_types: Vec<i32>,
+}
+
+/// `prometheus.ReadRequest.ResponseType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum ResponseType {
+    /// One `ReadResponse` with every sample.
+    Samples = 0,
+    /// A stream of `ChunkedReadResponse` frames carrying XOR chunks.
+    StreamedXorChunks = 1,
+}
+
+/// `prometheus.Query`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Query {
+    #[prost(int64, tag = "1")]
+    pub start_timestamp_ms: i64,
+    #[prost(int64, tag = "2")]
+    pub end_timestamp_ms: i64,
+    #[prost(message, repeated, tag = "3")]
+    pub matchers: Vec<LabelMatcher>,
+    #[prost(message, optional, tag = "4")]
+    pub hints: Option<ReadHints>,
+}
+
+/// `prometheus.LabelMatcher`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LabelMatcher {
+    #[prost(enumeration = "MatcherType", tag = "1")]
+    pub r#type: i32,
+    #[prost(string, tag = "2")]
+    pub name: String,
+    #[prost(string, tag = "3")]
+    pub value: String,
+}
+
+/// `prometheus.LabelMatcher.Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum MatcherType {
+    Eq = 0,
+    Neq = 1,
+    Re = 2,
+    Nre = 3,
+}
+
+/// `prometheus.ReadHints` (advisory; Meridian reads everything the matchers select).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReadHints {
+    #[prost(int64, tag = "1")]
+    pub step_ms: i64,
+    #[prost(string, tag = "2")]
+    pub func: String,
+    #[prost(int64, tag = "3")]
+    pub start_ms: i64,
+    #[prost(int64, tag = "4")]
+    pub end_ms: i64,
+    #[prost(string, repeated, tag = "5")]
+    pub grouping: Vec<String>,
+    #[prost(bool, tag = "6")]
+    pub by: bool,
+    #[prost(int64, tag = "7")]
+    pub range_ms: i64,
+}
+
+/// `prometheus.ReadResponse`: one result per query, in query order.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReadResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub results: Vec<QueryResult>,
+}
+
+/// `prometheus.QueryResult`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct QueryResult {
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<TimeSeries>,
+}
+
+/// `prometheus.ChunkedReadResponse`: one frame of a streamed answer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChunkedReadResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub chunked_series: Vec<ChunkedSeries>,
+    /// Which query of the request these series answer.
+    #[prost(int64, tag = "2")]
+    pub query_index: i64,
+}
+
+/// `prometheus.ChunkedSeries`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChunkedSeries {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    pub chunks: Vec<Chunk>,
+}
+
+/// `prometheus.Chunk`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Chunk {
+    #[prost(int64, tag = "1")]
+    pub min_time_ms: i64,
+    #[prost(int64, tag = "2")]
+    pub max_time_ms: i64,
+    #[prost(enumeration = "ChunkEncoding", tag = "3")]
+    pub r#type: i32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub data: Vec<u8>,
+}
+
+/// `prometheus.Chunk.Encoding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum ChunkEncoding {
+    Unknown = 0,
+    Xor = 1,
+    Histogram = 2,
+    FloatHistogram = 3,
+}

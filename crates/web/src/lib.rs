@@ -15,6 +15,7 @@
 pub mod api;
 pub mod auth;
 mod federate;
+mod remote_read;
 mod remote_write;
 pub mod routes;
 mod self_metrics;

@@ -285,6 +285,115 @@ async fn federate_streams_gzip_and_deduplicates_overlapping_selectors() {
     assert!(resp.headers().get("content-encoding").is_none());
 }
 
+#[tokio::test]
+async fn remote_read_samples_and_streamed_chunks() {
+    use remote::proto::{LabelMatcher, Query, ReadRequest, ReadResponse};
+    let (r, mem) = app(false);
+    // 300 samples: three XOR chunks in the streamed answer.
+    let l = Labels::from_static(&[("__name__", "big"), ("job", "x")]);
+    mem.insert_samples(
+        &l,
+        (0..300).map(|i| (i * 1000, Value::Float(i as f64 * 0.5))),
+    );
+    let post = |types: Vec<i32>, matchers: Vec<LabelMatcher>| {
+        let body = remote::read::encode_read_request(&ReadRequest {
+            queries: vec![Query {
+                start_timestamp_ms: 0,
+                end_timestamp_ms: 299_000,
+                matchers,
+                hints: None,
+            }],
+            accepted_response_types: types,
+        });
+        Request::post("/api/v1/read")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let eq = |name: &str, value: &str| LabelMatcher {
+        r#type: 0,
+        name: name.into(),
+        value: value.into(),
+    };
+    // Samples (no type list): external labels added, the matcher on `cluster="c1"` dropped.
+    let resp = r
+        .clone()
+        .oneshot(post(
+            vec![],
+            vec![eq("__name__", "big"), eq("cluster", "c1")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers().get("content-encoding").unwrap(), "snappy");
+    let raw = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    let raw = snap::raw::Decoder::new().decompress_vec(&raw).unwrap();
+    let answer = <ReadResponse as prost::Message>::decode(raw.as_slice()).unwrap();
+    let series = &answer.results[0].timeseries;
+    assert_eq!(series.len(), 1);
+    let names: Vec<_> = series[0]
+        .labels
+        .iter()
+        .map(|l| format!("{}={}", l.name, l.value))
+        .collect();
+    assert_eq!(names, ["__name__=big", "cluster=c1", "job=x"]);
+    assert_eq!(series[0].samples.len(), 300);
+    assert_eq!(series[0].samples[299].value, 149.5);
+
+    // Streamed chunks.
+    let resp = r
+        .clone()
+        .oneshot(post(vec![1, 0], vec![eq("__name__", "big")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers().get("content-type").unwrap(),
+        remote::read::STREAMED_CONTENT_TYPE
+    );
+    let raw = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    let frames = remote::read::read_frames(&raw).unwrap();
+    let chunks: Vec<_> = frames
+        .iter()
+        .flat_map(|f| f.chunked_series.iter().flat_map(|s| s.chunks.iter()))
+        .collect();
+    assert_eq!(chunks.len(), 3);
+    let mut samples = Vec::new();
+    for c in &chunks {
+        let decoded = tsdb::chunkenc::decode_all(&c.data).unwrap();
+        assert_eq!(
+            (c.min_time_ms, c.max_time_ms),
+            (decoded[0].0, decoded[decoded.len() - 1].0)
+        );
+        samples.extend(decoded);
+    }
+    assert_eq!(samples.len(), 300);
+    assert_eq!(samples[150], (150_000, 75.0));
+
+    // Bad input: garbage body, a query without matchers, an invalid regex.
+    let resp = r
+        .clone()
+        .oneshot(
+            Request::post("/api/v1/read")
+                .body(Body::from("junk"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = r.clone().oneshot(post(vec![], vec![])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let bad_re = LabelMatcher {
+        r#type: 2,
+        name: "job".into(),
+        value: "(".into(),
+    };
+    let resp = r.clone().oneshot(post(vec![], vec![bad_re])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
 /// One series for a write request: its label pairs and its (timestamp ms, value) samples.
 type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 

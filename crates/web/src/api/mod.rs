@@ -193,6 +193,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             post(admin::snapshot).put(admin::snapshot),
         )
         .route("/api/v1/write", post(crate::remote_write::write))
+        .route("/api/v1/read", post(crate::remote_read::read))
         .route("/federate", get(crate::federate::federate))
         .with_state(state)
 }
