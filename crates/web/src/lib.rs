@@ -15,6 +15,7 @@
 pub mod api;
 pub mod auth;
 mod federate;
+mod http_metrics;
 mod remote_read;
 mod remote_write;
 pub mod routes;
@@ -90,6 +91,8 @@ pub fn router(state: Arc<WebState>) -> Router {
     let api = api::router(state.api.clone()).layer(axum::extract::DefaultBodyLimit::max(
         remote_write::MAX_BODY + 1,
     ));
+    let http_metrics = Arc::new(http_metrics::HttpMetrics::default());
+    state.metrics.add_source(http_metrics.clone());
     Router::new()
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
@@ -98,6 +101,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(api)
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            http_metrics::record,
+        ))
 }
 
 async fn healthy() -> &'static str {

@@ -394,6 +394,33 @@ async fn remote_read_samples_and_streamed_chunks() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
 
+#[tokio::test]
+async fn http_requests_are_counted_by_route_under_prometheus_names() {
+    let (r, _) = app(false);
+    for _ in 0..3 {
+        assert_eq!(get(&r, "/api/v1/query?query=up").await.0, StatusCode::OK);
+    }
+    assert_eq!(get(&r, "/api/v1/label/job/values").await.0, StatusCode::OK);
+    assert_eq!(
+        get(&r, "/api/v1/query?query=(").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (_, text) = get(&r, "/metrics").await;
+    for line in [
+        r#"prometheus_http_requests_total{code="200",handler="/api/v1/query"} 3"#,
+        r#"prometheus_http_requests_total{code="400",handler="/api/v1/query"} 1"#,
+        r#"prometheus_http_requests_total{code="200",handler="/api/v1/label/{name}/values"} 1"#,
+        r#"prometheus_http_request_duration_seconds_count{handler="/api/v1/query"} 4"#,
+        r#"prometheus_http_request_duration_seconds_bucket{handler="/api/v1/query",le="+Inf"} 4"#,
+        "# TYPE prometheus_http_request_duration_seconds histogram",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}
+
 /// One series for a write request: its label pairs and its (timestamp ms, value) samples.
 type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 
