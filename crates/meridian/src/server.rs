@@ -49,6 +49,14 @@ fn external_labels(c: &config::Config) -> model::labels::Labels {
     .unwrap_or_default()
 }
 
+/// The configuration file with secrets hidden, for `/api/v1/status/config`.
+fn shown_config(opts: &ServerOptions) -> String {
+    std::fs::read_to_string(&opts.config_file)
+        .map_err(|e| e.to_string())
+        .and_then(|text| config::redacted_yaml(&text))
+        .unwrap_or_else(|e| format!("# the configuration could not be shown: {e}\n"))
+}
+
 fn load_config(opts: &ServerOptions) -> Result<Arc<config::Config>, String> {
     let cfg = config::Config::load(&opts.config_file).map_err(|e| e.to_string())?;
     info!(filename = %opts.config_file.display(), "Completed loading of configuration file");
@@ -107,6 +115,7 @@ async fn serve(opts: ServerOptions) -> ExitCode {
         },
     );
     api.set_federate_max_series(opts.federate_max_series);
+    api.set_config_yaml(shown_config(&opts));
     api.set_admin_enabled(opts.enable_admin_api);
     let state = WebState::new(
         WebOptions {
@@ -221,6 +230,7 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             Ok(c) => match scrapes.apply_config(&c).await {
                 Ok(()) => {
                     state.api().set_external_labels(external_labels(&c));
+                    state.api().set_config_yaml(shown_config(&opts));
                     current = c;
                     Ok(())
                 }

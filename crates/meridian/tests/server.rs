@@ -350,3 +350,33 @@ fn a_corrupt_wal_is_repaired_and_counted_in_metrics() {
     s.signal("TERM");
     assert_eq!(s.wait_exit(), Some(0));
 }
+
+#[test]
+fn status_config_hides_secrets_and_follows_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: secured\n    basic_auth:\n      username: alice\n      password: Pa55-word-1\n    static_configs:\n      - targets: ['127.0.0.1:1']\n",
+    )
+    .unwrap();
+    let s = Server::start(&cfg, &[]);
+    let (code, body) = http(s.addr, "GET", "/api/v1/status/config").unwrap();
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let yaml = v["data"]["yaml"].as_str().unwrap();
+    assert!(yaml.contains("password: <secret>"), "{yaml}");
+    assert!(yaml.contains("username: alice"), "{yaml}");
+    assert!(!body.contains("Pa55"), "{body}");
+    std::fs::write(&cfg, GOOD.replace("job_name: self", "job_name: renamed")).unwrap();
+    s.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = http(s.addr, "GET", "/api/v1/status/config").unwrap();
+        if body.contains("job_name: renamed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reload not shown: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -371,6 +371,14 @@ pub async fn runtimeinfo(State(state): State<Arc<ApiState>>) -> Response {
     success(&out, &[], &[])
 }
 
+/// `/api/v1/status/config`: `{"yaml": ...}` with secrets shown as `<secret>`.
+pub async fn config(State(state): State<Arc<ApiState>>) -> Response {
+    let mut out = String::from(r#"{"yaml":"#);
+    json::string(&mut out, &state.config_yaml());
+    out.push('}');
+    success(&out, &[], &[])
+}
+
 pub async fn flags(State(state): State<Arc<ApiState>>) -> Response {
     let mut out = String::from("{");
     for (i, (k, v)) in state.options().flags.iter().enumerate() {

@@ -81,6 +81,8 @@ pub struct ApiState {
     federate_max_series: std::sync::atomic::AtomicUsize,
     /// `--web.enable-admin-api`.
     admin_enabled: std::sync::atomic::AtomicBool,
+    /// The loaded configuration with secrets hidden, for `/api/v1/status/config`.
+    config_yaml: std::sync::RwLock<String>,
 }
 
 impl ApiState {
@@ -93,7 +95,20 @@ impl ApiState {
             scrape: OnceLock::new(),
             federate_max_series: std::sync::atomic::AtomicUsize::new(0),
             admin_enabled: std::sync::atomic::AtomicBool::new(false),
+            config_yaml: std::sync::RwLock::new(String::new()),
         })
+    }
+
+    /// Sets what `/api/v1/status/config` shows (secrets must already be hidden).
+    pub fn set_config_yaml(&self, yaml: String) {
+        *self.config_yaml.write().unwrap_or_else(|e| e.into_inner()) = yaml;
+    }
+
+    pub(crate) fn config_yaml(&self) -> String {
+        self.config_yaml
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Enables the TSDB admin endpoints (`--web.enable-admin-api`).
@@ -177,6 +192,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/alertmanagers", get(meta::alertmanagers))
         .route("/api/v1/status/buildinfo", get(meta::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(meta::runtimeinfo))
+        .route("/api/v1/status/config", get(meta::config))
         .route("/api/v1/status/flags", get(meta::flags))
         .route("/api/v1/status/tsdb", get(meta::tsdb_status))
         .route("/api/v1/status/walreplay", get(meta::walreplay))
