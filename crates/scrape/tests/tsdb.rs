@@ -33,7 +33,11 @@ async fn scrapes_into_the_tsdb_and_survive_a_reopen() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let b = series("b", addr, "j", &[]);
-    wait_until("b scraped twice", || values(db.as_ref(), &b).len() >= 2).await;
+    let up = series("up", addr, "j", &[]);
+    wait_until("b scraped twice, up five times", || {
+        values(db.as_ref(), &b).len() >= 2 && values(db.as_ref(), &up).len() >= 5
+    })
+    .await;
     target.set_body("a 1\n");
     wait_until("b stale", || {
         points(db.as_ref(), &b).iter().any(|p| p.stale)
@@ -57,13 +61,14 @@ async fn scrapes_into_the_tsdb_and_survive_a_reopen() {
     assert_eq!(before, after);
     assert!(after.contains_key(&series("up", addr, "j", &[])));
     assert!(after[&b].last().is_some_and(|p| p.stale));
-    // Timestamps sit on the 100 ms grid (jitter within the tolerance is snapped away).
-    let up_times: Vec<i64> = after[&series("up", addr, "j", &[])]
-        .iter()
-        .map(|p| p.t)
-        .collect();
-    assert!(
-        up_times.windows(2).any(|w| w[1] - w[0] == 100),
-        "{up_times:?}"
-    );
+    // Timestamps sit on the 100 ms grid: jitter within the tolerance is snapped away. A
+    // scrape delayed past the tolerance (a loaded CI machine) keeps its real time, so the
+    // check is that most timestamps share one position on the grid; unaligned timestamps
+    // would scatter over the 100 possible positions.
+    let up_times: Vec<i64> = after[&up].iter().map(|p| p.t).collect();
+    let mut on_grid = std::collections::HashMap::new();
+    for t in &up_times {
+        *on_grid.entry(t.rem_euclid(100)).or_insert(0) += 1;
+    }
+    assert!(on_grid.values().any(|n| *n >= 3), "{up_times:?}");
 }
