@@ -251,25 +251,9 @@ fn snapshot_name() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since the epoch (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let stamp = model::time::Utc::from_unix_ms(now.as_millis() as i64).compact();
     // Uniqueness within a second: the clock's nanoseconds and the process id, mixed.
     let mix = (u64::from(now.subsec_nanos()) << 20 ^ u64::from(std::process::id()))
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{mix:016x}",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    format!("{stamp}-{mix:016x}")
 }

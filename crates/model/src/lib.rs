@@ -17,6 +17,7 @@ pub mod matcher;
 pub mod names;
 pub mod regex;
 pub mod sample;
+pub mod time;
 
 pub use labels::{Label, Labels, LabelsBuilder, Sym};
 pub use matcher::{MatchOp, Matcher};

@@ -1386,16 +1386,7 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 
 /// Unix seconds to (year, month, day), proleptic Gregorian.
 fn civil(secs: i64) -> (i64, u32, u32) {
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    model::time::civil_from_days(secs.div_euclid(86_400))
 }
 
 /// Natural order: digit runs compare by number, everything else byte-wise.
