@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::duration::Duration;
 use crate::error::{DecodeResult, FieldError};
+use crate::global::decode_size;
 use crate::http_client::HttpClientConfig;
 use crate::labels::{NameValidationScheme, decode_label_set};
 use crate::relabel::{RelabelConfig, decode_relabel_configs};
@@ -68,9 +69,20 @@ pub struct QueueConfig {
     pub batch_send_deadline: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Retry (honouring `Retry-After`) when the receiver answers 429. Meridian defaults to
+    /// true: Prometheus defaults to false and drops the batch, which loses data whenever a
+    /// receiver rate-limits. Set false to get Prometheus' behaviour.
     pub retry_on_http_429: bool,
     /// Samples older than this are not sent; zero sends everything.
     pub sample_age_limit: Duration,
+    /// Meridian only: how old the data this queue keeps for an unreachable receiver may get
+    /// (WAL segments held back from truncation, samples pending); past it the oldest is
+    /// dropped and counted. Zero: no age bound.
+    pub retention_max_age: Duration,
+    /// Meridian only: how many WAL bytes this queue may hold back for an unreachable
+    /// receiver; past it the oldest segments' samples are dropped and counted. Zero: no
+    /// size bound.
+    pub retention_max_size: u64,
 }
 
 impl Default for QueueConfig {
@@ -85,6 +97,8 @@ impl Default for QueueConfig {
             max_backoff: Duration::from_secs(5),
             retry_on_http_429: true,
             sample_age_limit: Duration::ZERO,
+            retention_max_age: Duration::from_mins(24 * 60),
+            retention_max_size: 0,
         }
     }
 }
@@ -329,6 +343,8 @@ fn decode_queue_config(node: &Node, path: &str) -> DecodeResult<QueueConfig> {
         max_backoff: fields.get_or("max_backoff", defaults.max_backoff)?,
         retry_on_http_429: fields.get_or("retry_on_http_429", defaults.retry_on_http_429)?,
         sample_age_limit: fields.get_or("sample_age_limit", defaults.sample_age_limit)?,
+        retention_max_age: fields.get_or("retention_max_age", defaults.retention_max_age)?,
+        retention_max_size: decode_size(&mut fields, "retention_max_size")?,
     };
     fields.finish("queue_config")?;
     Ok(queue)
@@ -391,5 +407,36 @@ pub(crate) fn resolve_remote_write_paths(configs: &mut [RemoteWriteConfig], dir:
 pub(crate) fn resolve_remote_read_paths(configs: &mut [RemoteReadConfig], dir: &Path) {
     for config in configs {
         config.http_client.resolve_paths(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+    use crate::duration::Duration;
+
+    #[test]
+    fn retention_bounds_default_and_parse() {
+        let Ok(config) = Config::from_str(
+            "remote_write:\n  - url: http://a/api/v1/write\n  - url: http://b/api/v1/write\n    queue_config:\n      retention_max_age: 2h\n      retention_max_size: 512MiB\n",
+            "prometheus.yml",
+        ) else {
+            panic!("valid config refused");
+        };
+        let defaults = &config.remote_write[0].queue_config;
+        assert_eq!(defaults.retention_max_age, Duration::from_mins(24 * 60));
+        assert_eq!(defaults.retention_max_size, 0);
+        assert!(
+            defaults.retry_on_http_429,
+            "Meridian retries 429 by default"
+        );
+        let set = &config.remote_write[1].queue_config;
+        assert_eq!(set.retention_max_age, Duration::from_mins(120));
+        assert_eq!(set.retention_max_size, 512 << 20);
+        let bad = Config::from_str(
+            "remote_write:\n  - url: http://a/api/v1/write\n    queue_config:\n      retention_max_size: 12\n",
+            "prometheus.yml",
+        );
+        assert!(bad.is_err(), "a size needs a unit");
     }
 }

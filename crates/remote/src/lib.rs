@@ -5,9 +5,28 @@
 //!   checked before anything is allocated (a small body can claim a huge decompressed size).
 //! - [`encode_write_request`]: the other direction, for senders and tests.
 //! - [`read`]: remote-read request decoding, response encoding and the streamed frame format.
+//! - Remote write, fed from the TSDB's WAL: [`storage::RemoteStorage`] runs one
+//!   [`queue::QueueManager`] per `remote_write` config; each has a WAL watcher
+//!   ([`wal_watcher`], reading with [`wal_tail`]), shards ([`shards`]), a saved position
+//!   ([`position`]), a transport ([`sender`]) and metrics ([`metrics`]).
 
+pub mod encode;
+pub mod metrics;
+pub mod position;
 pub mod proto;
+pub mod proto_v2;
+pub mod queue;
 pub mod read;
+pub mod sender;
+mod shards;
+pub mod storage;
+pub mod wal_tail;
+pub mod wal_watcher;
+
+pub use queue::{QueueManager, QueueOptions};
+pub use sender::{HttpTransport, Response, SendFuture, Transport};
+pub use shards::QueueSettings;
+pub use storage::{RemoteStorage, RemoteWriteOptions, lowest_saved_segment, queue_id};
 
 use prost::Message;
 

@@ -1,0 +1,41 @@
+//! The remote-write 2.0 message `io.prometheus.write.v2.Request` (the part Meridian sends:
+//! symbols, series label references and float samples), as prost definitions for decoding
+//! (tests, receivers). Field numbers follow Prometheus' `prompb/io/prometheus/write/v2`;
+//! 1–3 of the request are reserved so that a 1.0 decoder fails on it instead of misreading.
+//! The sender encodes by hand (`encode::put_timeseries_v2`).
+
+/// `io.prometheus.write.v2.Request`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Request {
+    /// String table; index 0 is always the empty string.
+    #[prost(string, repeated, tag = "4")]
+    pub symbols: Vec<String>,
+    #[prost(message, repeated, tag = "5")]
+    pub timeseries: Vec<TimeSeries>,
+}
+
+/// `io.prometheus.write.v2.TimeSeries` (samples only).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeSeries {
+    /// Name/value pairs of indexes into `Request::symbols`.
+    #[prost(uint32, repeated, tag = "1")]
+    pub labels_refs: Vec<u32>,
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+    #[prost(int64, tag = "6")]
+    pub created_timestamp: i64,
+}
+
+/// `io.prometheus.write.v2.Sample`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Sample {
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    #[prost(int64, tag = "2")]
+    pub timestamp: i64,
+}
+
+/// The content type of a 2.0 request.
+pub const CONTENT_TYPE: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
+/// `X-Prometheus-Remote-Write-Version` of a 2.0 request.
+pub const VERSION: &str = "2.0.0";
