@@ -49,6 +49,47 @@ fn external_labels(c: &config::Config) -> model::labels::Labels {
     .unwrap_or_default()
 }
 
+/// Starts, keeps or stops remote-write queues to match `c.remote_write`.
+async fn apply_remote_write(rw: &remote::RemoteStorage, c: &config::Config) -> Result<(), String> {
+    rw.apply_config(
+        &c.remote_write,
+        &c.global.external_labels,
+        c.global.metric_name_validation_scheme,
+    )
+    .await
+}
+
+/// Removes the saved positions of queues no longer in the configuration (a `remote_write`
+/// removed while the server was down), so that they do not hold the WAL back forever.
+fn forget_unconfigured_queues(queues_dir: &std::path::Path, c: &config::Config) {
+    let wanted: std::collections::BTreeSet<String> = c
+        .remote_write
+        .iter()
+        .map(|r| remote::queue_id(&r.name, r.url.expose().as_ref()))
+        .collect();
+    let Ok(entries) = std::fs::read_dir(queues_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !wanted.contains(&name) {
+            info!(queue = %name, "forgetting the position of a remote-write queue no longer configured");
+            if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                error!(dir = %e.path().display(), err = %err, "cannot remove a remote-write queue directory");
+            }
+        }
+    }
+}
+
+/// The remote-write queues' metrics on `/metrics`.
+struct RemoteWriteMetrics(Arc<remote::RemoteStorage>);
+
+impl web::MetricsSource for RemoteWriteMetrics {
+    fn write_metrics(&self, e: &mut model::exposition::TextEncoder<'_>) {
+        self.0.write_metrics(e)
+    }
+}
+
 /// The configuration file with secrets hidden, for `/api/v1/status/config`.
 fn shown_config(opts: &ServerOptions) -> String {
     std::fs::read_to_string(&opts.config_file)
@@ -181,6 +222,34 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             }
         })
     };
+    // Remote write reads the WAL; its queues start before compaction may truncate the WAL,
+    // and truncation keeps every segment a queue (running, or saved on disk) still needs.
+    let remote_write = Arc::new(remote::RemoteStorage::new(remote::RemoteWriteOptions::new(
+        &opts.storage_tsdb_path,
+        &format!("Meridian/{}", env!("CARGO_PKG_VERSION")),
+    )));
+    forget_unconfigured_queues(&opts.storage_tsdb_path.join("remote"), &current);
+    if let Err(e) = apply_remote_write(&remote_write, &current).await {
+        error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
+        syncer.abort();
+        let _ = db.close();
+        let _ = stop_tx.send(());
+        return ExitCode::FAILURE;
+    }
+    {
+        let rw = remote_write.clone();
+        let queues_dir = opts.storage_tsdb_path.join("remote");
+        db.head().set_wal_floor(Arc::new(move || {
+            [
+                rw.lowest_needed(),
+                remote::lowest_saved_segment(&queues_dir),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+        }));
+    }
+    metrics.add_source(Arc::new(RemoteWriteMetrics(remote_write.clone())));
     // Compaction (head → blocks, block merges, retention) runs every minute, as in Prometheus.
     let compactor = {
         let db = db.clone();
@@ -227,14 +296,21 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             },
         };
         let outcome = match load_config(&opts) {
-            Ok(c) => match scrapes.apply_config(&c).await {
+            Ok(c) => match async {
+                // Remote write first: its errors are configuration errors, found before
+                // anything changes; then scraping.
+                apply_remote_write(&remote_write, &c).await?;
+                scrapes.apply_config(&c).await.map_err(|e| e.to_string())
+            }
+            .await
+            {
                 Ok(()) => {
                     state.api().set_external_labels(external_labels(&c));
                     state.api().set_config_yaml(shown_config(&opts));
                     current = c;
                     Ok(())
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             },
             Err(e) => Err(e),
         };
@@ -250,6 +326,8 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     state.set_ready(false);
     // Scrapes stop before the storage closes (no stale markers at shutdown, as in Prometheus).
     scrapes.stop().await;
+    // Queues flush what they can within the flush deadline; the rest stays in the WAL.
+    remote_write.stop().await;
     syncer.abort();
     // Closing waits for a compaction in progress.
     compactor.abort();

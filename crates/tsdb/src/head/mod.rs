@@ -103,7 +103,13 @@ pub(crate) struct HeadInner {
     tombstones: RwLock<crate::tombstones::Tombstones>,
     pub stats: HeadStats,
     closed: AtomicBool,
+    /// The lowest WAL segment another reader (the remote-write queues) still needs; a
+    /// checkpoint never deletes it or later segments.
+    wal_floor: RwLock<Option<WalFloor>>,
 }
+
+/// Tells the head which WAL segment is the oldest still needed by a WAL reader.
+pub type WalFloor = Arc<dyn Fn() -> Option<u32> + Send + Sync>;
 
 /// Ids sharing one label hash; almost always exactly one.
 #[derive(Debug, Clone)]
@@ -128,6 +134,16 @@ pub struct Head {
 }
 
 impl Head {
+    /// Keeps WAL segments from the one `floor` names onwards when checkpointing (a reader
+    /// such as a remote-write queue has not consumed them yet).
+    pub fn set_wal_floor(&self, floor: WalFloor) {
+        *self
+            .inner
+            .wal_floor
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(floor);
+    }
+
     /// Opens the head on `dir` (`wal/` and `chunks_head/` inside), replaying the WAL.
     pub fn open(dir: &Path, opts: HeadOptions) -> std::io::Result<Head> {
         Self::open_with_floor(dir, opts, i64::MIN)
@@ -155,6 +171,7 @@ impl Head {
                 tombstones: RwLock::new(crate::tombstones::Tombstones::default()),
                 stats: HeadStats::default(),
                 closed: AtomicBool::new(false),
+                wal_floor: RwLock::new(None),
             }),
         };
         let wal_dir = dir.join("wal");

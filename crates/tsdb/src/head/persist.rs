@@ -229,6 +229,24 @@ impl Head {
         let Some(last) = last.checked_sub(1) else {
             return Ok(None);
         };
+        // Segments a WAL reader still needs stay; so does everything after them.
+        let floor = inner
+            .wal_floor
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let last = match floor.and_then(|f| f()) {
+            Some(needed) => match needed.checked_sub(1) {
+                Some(before) => last.min(before),
+                None => return Ok(None),
+            },
+            None => last,
+        };
+        if let Some((done, _)) = wal::checkpoint::last_checkpoint(&inner.wal_dir)?
+            && done >= last
+        {
+            return Ok(None);
+        }
         let st = wal::checkpoint::create(
             &inner.wal_dir,
             last,
