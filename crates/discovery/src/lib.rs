@@ -6,12 +6,15 @@
 //!   [`SdConfig`]: a discovery config that can build its discoverer and tell whether a reload
 //!   changed it.
 //! - [`static_sd`]: `static_configs`; [`file_sd`]: `file_sd_configs` (JSON and YAML files,
-//!   watched by polling, re-read every `refresh_interval`).
+//!   watched by polling, re-read every `refresh_interval`); [`kubernetes`]:
+//!   `kubernetes_sd_configs` (list and watch of the Kubernetes API).
 //! - [`manager`]: the [`DiscoveryManager`].
 //!
 //! Everything async runs on the caller's tokio runtime.
 
 pub mod file_sd;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 pub mod manager;
 pub mod static_sd;
 
@@ -26,6 +29,8 @@ use model::labels::Labels;
 use tokio::sync::mpsc;
 
 pub use file_sd::{FileDiscoverer, FileSd};
+#[cfg(feature = "kubernetes")]
+pub use kubernetes::KubernetesSd;
 pub use manager::{DiscoveryManager, DiscoveryOptions, TargetSets};
 pub use static_sd::StaticSd;
 
@@ -94,7 +99,7 @@ pub fn same_config<T: PartialEq + 'static>(this: &T, other: &dyn SdConfig) -> bo
 }
 
 /// The discovery configs of a scrape job: one provider for all its `static_configs`, one per
-/// `file_sd_configs` entry. `kubernetes_sd_configs` are not handled yet (logged and skipped).
+/// `file_sd_configs` entry, one per `kubernetes_sd_configs` entry.
 pub fn sd_configs_for_scrape(scrape: &config::ScrapeConfig) -> Vec<Arc<dyn SdConfig>> {
     let mut configs: Vec<Arc<dyn SdConfig>> = Vec::new();
     if !scrape.static_configs.is_empty() {
@@ -103,10 +108,15 @@ pub fn sd_configs_for_scrape(scrape: &config::ScrapeConfig) -> Vec<Arc<dyn SdCon
     for file in &scrape.file_sd_configs {
         configs.push(Arc::new(FileSd::new(file.clone())));
     }
+    #[cfg(feature = "kubernetes")]
+    for kubernetes in &scrape.kubernetes_sd_configs {
+        configs.push(Arc::new(KubernetesSd::new(kubernetes.clone())));
+    }
+    #[cfg(not(feature = "kubernetes"))]
     if !scrape.kubernetes_sd_configs.is_empty() {
         tracing::warn!(
             job = %scrape.job_name,
-            "kubernetes_sd_configs are not implemented yet; the job gets no targets from them"
+            "Meridian was built without the `kubernetes` feature; kubernetes_sd_configs give no targets"
         );
     }
     configs

@@ -1,10 +1,12 @@
-//! The discovery manager: runs one provider (a [`Discoverer`] task) per discovery config of
-//! each job, keeps the latest group of every source, and publishes the merged groups of all
-//! jobs on a `watch` channel, at most once per `update_interval` (Prometheus' manager
+//! The discovery manager: runs one provider (a [`Discoverer`] task) per distinct discovery
+//! config — jobs with identical configs share one provider, as in Prometheus, so e.g. two jobs
+//! with the same Kubernetes role, namespaces and selectors share one set of watches — keeps
+//! the latest group of every source, and publishes the merged groups of all jobs on a `watch`
+//! channel, at most once per `update_interval` (Prometheus' manager
 //! throttles the same way, every 5 s), so bursts of changes cost one scrape-manager sync.
 //!
-//! [`DiscoveryManager::apply_config`] keeps the providers whose job and config did not change
-//! (their targets stay, nothing is re-read) and replaces the others.
+//! [`DiscoveryManager::apply_config`] keeps the providers whose config did not change (their
+//! targets stay, nothing is re-read; the jobs they serve are updated) and replaces the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,7 +38,8 @@ impl Default for DiscoveryOptions {
 
 struct Provider {
     id: u64,
-    job: String,
+    /// The jobs using this config.
+    jobs: Vec<String>,
     config: Arc<dyn SdConfig>,
     /// Latest group per source.
     groups: BTreeMap<String, TargetGroup>,
@@ -77,14 +80,16 @@ impl Shared {
         let state = self.lock();
         let mut sets: TargetSets = state.jobs.iter().map(|j| (j.clone(), Vec::new())).collect();
         for provider in &state.providers {
-            let groups = sets.entry(provider.job.clone()).or_default();
-            groups.extend(
-                provider
-                    .groups
-                    .values()
-                    .filter(|g| !g.targets.is_empty())
-                    .cloned(),
-            );
+            for job in &provider.jobs {
+                let groups = sets.entry(job.clone()).or_default();
+                groups.extend(
+                    provider
+                        .groups
+                        .values()
+                        .filter(|g| !g.targets.is_empty())
+                        .cloned(),
+                );
+            }
         }
         sets
     }
@@ -123,20 +128,30 @@ impl DiscoveryManager {
     }
 
     /// Replaces the discovery configuration: `jobs` maps each job to its discovery configs.
-    /// Providers with an unchanged job and config keep running; the rest are stopped or
-    /// started.
+    /// Identical configs (of one job or several) share a provider; providers whose config is
+    /// still used keep running; the rest are stopped, and new configs started.
     pub fn apply_config(&self, jobs: &BTreeMap<String, Vec<Arc<dyn SdConfig>>>) {
         let mut state = self.shared.lock();
         let old = std::mem::take(&mut state.providers);
         let mut kept: Vec<Option<Provider>> = old.into_iter().map(Some).collect();
-        let mut providers = Vec::new();
+        let mut providers: Vec<Provider> = Vec::new();
         for (job, configs) in jobs {
             for config in configs {
+                if let Some(shared) = providers
+                    .iter_mut()
+                    .find(|p| p.config.same_as(config.as_ref()))
+                {
+                    if !shared.jobs.contains(job) {
+                        shared.jobs.push(job.clone());
+                    }
+                    continue;
+                }
                 let reusable = kept.iter_mut().find(|slot| {
                     slot.as_ref()
-                        .is_some_and(|p| &p.job == job && p.config.same_as(config.as_ref()))
+                        .is_some_and(|p| p.config.same_as(config.as_ref()))
                 });
-                if let Some(provider) = reusable.and_then(Option::take) {
+                if let Some(mut provider) = reusable.and_then(Option::take) {
+                    provider.jobs = vec![job.clone()];
                     providers.push(provider);
                     continue;
                 }
@@ -145,7 +160,7 @@ impl DiscoveryManager {
                 tracing::debug!(job = %job, mechanism = config.name(), "starting discovery provider");
                 providers.push(Provider {
                     id,
-                    job: job.clone(),
+                    jobs: vec![job.clone()],
                     config: config.clone(),
                     groups: BTreeMap::new(),
                     task: self.spawn_provider(id, config.as_ref()),

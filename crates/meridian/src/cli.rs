@@ -24,6 +24,16 @@ pub enum Command {
     /// Check configuration files or exposition payloads, like promtool.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Run a whole multi-cluster topology on loopback: three clusters and a central server.
+    Demo(DemoOptions),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoOptions {
+    /// Keep data, configurations, certificates and logs here (default: a temporary directory
+    /// removed at the end).
+    #[arg(long = "data-dir")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -260,7 +270,16 @@ impl ServerOptions {
 }
 
 /// First arguments that select something other than the default `server` subcommand.
-const NOT_SERVER: &[&str] = &["server", "check", "help", "--help", "-h", "--version", "-V"];
+const NOT_SERVER: &[&str] = &[
+    "server",
+    "check",
+    "demo",
+    "help",
+    "--help",
+    "-h",
+    "--version",
+    "-V",
+];
 
 impl Cli {
     /// Parses the arguments, inserting `server` when no subcommand is named.

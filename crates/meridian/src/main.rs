@@ -5,6 +5,7 @@
 
 mod check;
 mod cli;
+mod demo;
 mod logging;
 mod server;
 mod tsdb_metrics;
@@ -24,5 +25,6 @@ fn main() -> ExitCode {
         }
         cli::Command::Check(cli::CheckCommand::Config { files }) => check::config(&files),
         cli::Command::Check(cli::CheckCommand::Metrics { format }) => check::metrics(format),
+        cli::Command::Demo(opts) => demo::run(opts),
     }
 }

@@ -1,0 +1,73 @@
+//! The objects a discoverer knows, per kind, kept up to date from its watchers' [`Change`]s,
+//! and which of them each change touched (so only their groups are rendered again).
+
+use std::collections::BTreeMap;
+
+use super::objects::KubeObject;
+use super::watch::Change;
+
+/// (namespace, name); the namespace is empty for cluster-scoped objects.
+pub type Key = (String, String);
+
+/// Objects of one kind by namespace and name.
+#[derive(Debug)]
+pub struct Store<T> {
+    objects: BTreeMap<Key, T>,
+}
+
+impl<T> Default for Store<T> {
+    fn default() -> Self {
+        Store {
+            objects: BTreeMap::new(),
+        }
+    }
+}
+
+fn key_of<T: KubeObject>(object: &T) -> Key {
+    let meta = object.metadata();
+    (meta.namespace.clone(), meta.name.clone())
+}
+
+impl<T: KubeObject> Store<T> {
+    /// Applies a change; returns the keys of the objects added, changed or removed.
+    pub fn apply(&mut self, change: Change<T>) -> Vec<Key> {
+        match change {
+            Change::Applied(object) => {
+                let key = key_of(&object);
+                self.objects.insert(key.clone(), object);
+                vec![key]
+            }
+            Change::Deleted { namespace, name } => {
+                let key = (namespace, name);
+                self.objects.remove(&key);
+                vec![key]
+            }
+            Change::Listed { namespace, objects } => {
+                let in_scope = |key: &Key| namespace.as_ref().is_none_or(|ns| key.0 == *ns);
+                let mut touched: Vec<Key> = self
+                    .objects
+                    .keys()
+                    .filter(|k| in_scope(k))
+                    .cloned()
+                    .collect();
+                self.objects.retain(|key, _| !in_scope(key));
+                for object in objects {
+                    let key = key_of(&object);
+                    touched.push(key.clone());
+                    self.objects.insert(key, object);
+                }
+                touched.sort();
+                touched.dedup();
+                touched
+            }
+        }
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&T> {
+        self.objects.get(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &T)> {
+        self.objects.iter()
+    }
+}
