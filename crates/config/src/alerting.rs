@@ -25,7 +25,7 @@ pub struct AlertingConfig {
 pub struct AlertmanagerConfig {
     pub http_client: HttpClientConfig,
     pub sigv4: Option<SigV4Config>,
-    /// `http` or `https`.
+    /// Usually `http` or `https`; not validated, as in Prometheus.
     pub scheme: String,
     /// Prefix of the HTTP path alerts are pushed to.
     pub path_prefix: String,
@@ -152,15 +152,8 @@ fn decode_alertmanager(
     };
     fields.finish("alertmanager_config")?;
 
-    if !matches!(config.scheme.as_str(), "http" | "https") {
-        return Err(fields.error(
-            "scheme",
-            format!(
-                "invalid scheme {:?} for Alertmanager: must be \"http\" or \"https\"",
-                config.scheme
-            ),
-        ));
-    }
+    // Like Prometheus, any scheme is accepted here; sending over an
+    // unsupported one fails when alerts are sent.
     let http_auth = config.http_client.basic_auth.is_some()
         || config.http_client.authorization.is_some()
         || config.http_client.oauth2.is_some();
@@ -171,4 +164,19 @@ fn decode_alertmanager(
         ));
     }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn any_scheme_is_accepted_as_by_prometheus() {
+        // Prometheus does not validate an Alertmanager's `scheme`; `promtool
+        // check config` accepts `scheme: tcp`.
+        let yaml = "alerting:\n  alertmanagers:\n    - scheme: tcp\n";
+        let config = match crate::Config::from_str(yaml, "prometheus.yml") {
+            Ok(config) => config,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(config.alerting.alertmanagers[0].scheme, "tcp");
+    }
 }

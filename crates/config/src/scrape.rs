@@ -41,7 +41,7 @@ pub struct ScrapeConfig {
     pub convert_classic_histograms_to_nhcb: bool,
     pub extra_scrape_metrics: bool,
     pub metrics_path: String,
-    /// `http` or `https`.
+    /// Usually `http` or `https`; not validated, as in Prometheus.
     pub scheme: String,
     pub enable_compression: bool,
     /// Bytes; 0 means no limit. The limits below also use 0 for "none".
@@ -328,15 +328,9 @@ impl ScrapeConfig {
         if config.job_name.is_empty() {
             return Err(fields.error("job_name", "job_name is empty"));
         }
-        if !matches!(config.scheme.as_str(), "http" | "https") {
-            return Err(fields.error(
-                "scheme",
-                format!(
-                    "invalid scheme {:?} {context}: must be \"http\" or \"https\"",
-                    config.scheme
-                ),
-            ));
-        }
+        // The scheme is not validated: Prometheus accepts any (relabeling
+        // can set `__scheme__` to anything too), and a scrape over an
+        // unsupported one fails at scrape time.
         // Prometheus checks an explicit timeout against the (possibly
         // inherited) interval, then derives a missing timeout from the global
         // one, capped at the interval.
@@ -424,6 +418,16 @@ mod tests {
             config.metric_name_escaping_scheme,
             NameEscapingScheme::AllowUtf8
         );
+    }
+
+    #[test]
+    fn any_scheme_is_accepted_as_by_prometheus() {
+        // Prometheus (2.x and 3.x) does not validate `scheme`; `promtool
+        // check config` accepts `scheme: ftp`.
+        let Ok(config) = decode("job_name: node\nscheme: ftp\n") else {
+            panic!("valid");
+        };
+        assert_eq!(config.scheme, "ftp");
     }
 
     #[test]

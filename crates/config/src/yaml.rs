@@ -25,6 +25,9 @@ use crate::error::{DecodeResult, FieldError, Position};
 pub(crate) struct Node {
     pub value: Value,
     pub position: Position,
+    /// A scalar written in quotes: `'true'` is the string "true", which
+    /// Prometheus' YAML library does not store in a bool field.
+    pub quoted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,8 +50,10 @@ pub(crate) struct Entry {
 }
 
 /// Parses one YAML document. An empty document (or only comments) is `null`,
-/// which Prometheus loads as the default configuration.
+/// which Prometheus loads as the default configuration. Like Prometheus' YAML
+/// library, only the first document of a stream is read (see [`first_document`]).
 pub(crate) fn parse(text: &str) -> DecodeResult<Node> {
+    let text = first_document(text);
     if text
         .lines()
         .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
@@ -56,6 +61,7 @@ pub(crate) fn parse(text: &str) -> DecodeResult<Node> {
         return Ok(Node {
             value: Value::Null,
             position: Position { line: 1, column: 1 },
+            quoted: false,
         });
     }
     let options = serde_saphyr::options! {
@@ -69,7 +75,12 @@ pub(crate) fn parse(text: &str) -> DecodeResult<Node> {
         non_finite_float_policy: serde_saphyr::options::NonFiniteFloatPolicy::AsString,
     };
     match serde_saphyr::from_str_with_options::<Spanned<RawValue>>(text, options) {
-        Ok(raw) => Ok(Node::from(raw)),
+        Ok(raw) => {
+            let mut node = Node::from(raw);
+            let lines: Vec<&str> = text.lines().collect();
+            mark_quoted(&mut node, &lines);
+            Ok(node)
+        }
         Err(error) => {
             let mut error = syntax_error(&error);
             if let Some(position) = error.position {
@@ -78,6 +89,59 @@ pub(crate) fn parse(text: &str) -> DecodeResult<Node> {
             Err(error)
         }
     }
+}
+
+/// Sets [`Node::quoted`] on the string scalars that start with a quote in
+/// the source text (`lines`, positions are 1-based characters).
+fn mark_quoted(node: &mut Node, lines: &[&str]) {
+    match &mut node.value {
+        Value::Str(_) => {
+            let line = usize::try_from(node.position.line).unwrap_or(usize::MAX);
+            let column = usize::try_from(node.position.column).unwrap_or(usize::MAX);
+            let first = line
+                .checked_sub(1)
+                .and_then(|l| lines.get(l))
+                .and_then(|l| l.chars().nth(column.saturating_sub(1)));
+            node.quoted = matches!(first, Some('\'' | '"'));
+        }
+        Value::Seq(items) => items.iter_mut().for_each(|item| mark_quoted(item, lines)),
+        Value::Map(entries) => entries
+            .iter_mut()
+            .for_each(|entry| mark_quoted(&mut entry.value, lines)),
+        Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {}
+    }
+}
+
+/// The text of the first YAML document of `text`. Prometheus' YAML library
+/// (go-yaml v2) decodes the first document of a file and never reads the
+/// rest, so a later document (`---`), even an invalid one, does not matter.
+/// A document ends at a `---` or `...` marker line (markers are only
+/// recognised at column 0, also inside block scalars, as YAML specifies)
+/// once the first document has begun, either with its own `---` or with
+/// content. Cutting the text keeps the line numbers of the first document.
+fn first_document(text: &str) -> &str {
+    let is_marker = |line: &str, marker: &str| {
+        line.strip_prefix(marker)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+    };
+    let mut in_document = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        if is_marker(content, "---") || is_marker(content, "...") {
+            if in_document {
+                return &text[..offset];
+            }
+            in_document = is_marker(content, "---");
+        } else {
+            let trimmed = content.trim();
+            if !trimmed.is_empty() && !trimmed.starts_with('#') && !trimmed.starts_with('%') {
+                in_document = true;
+            }
+        }
+        offset += line.len();
+    }
+    text
 }
 
 /// Which field line `line` of `text` belongs to, e.g. `global.scrape_timeout`,
@@ -246,7 +310,11 @@ impl From<Spanned<RawValue>> for Node {
                     .collect(),
             ),
         };
-        Node { value, position }
+        Node {
+            value,
+            position,
+            quoted: false,
+        }
     }
 }
 
@@ -627,16 +695,31 @@ impl Decode for bool {
     fn decode(node: &Node, path: &str) -> DecodeResult<Self> {
         match &node.value {
             Value::Bool(b) => Ok(*b),
-            Value::Str(s) => parse_yaml_bool(s).ok_or_else(|| node.type_error(path, "bool")),
+            // YAML 1.1 spellings (`yes`, `on`) are booleans only unquoted.
+            Value::Str(s) if !node.quoted => {
+                parse_yaml_bool(s).ok_or_else(|| node.type_error(path, "bool"))
+            }
             _ => Err(node.type_error(path, "bool")),
         }
     }
 }
 
+// go-yaml v2 also stores a float in an integer field when it is in range
+// (`sample_limit: 1e3` is 1000, `1.5` is 1): the fraction is cut off. Go's
+// conversion of a negative float to an unsigned integer has no defined value;
+// Rust's saturating `as` gives 0, which for Prometheus' limits means "none"
+// just as the huge value Go gives on amd64 does.
+
 impl Decode for u64 {
     fn decode(node: &Node, path: &str) -> DecodeResult<Self> {
         match &node.value {
             Value::Int(i) => u64::try_from(*i).map_err(|_| node.type_error(path, "uint")),
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            Value::Float(f) if *f <= u64::MAX as f64 => Ok(*f as u64),
             _ => Err(node.type_error(path, "uint")),
         }
     }
@@ -646,6 +729,8 @@ impl Decode for i64 {
     fn decode(node: &Node, path: &str) -> DecodeResult<Self> {
         match &node.value {
             Value::Int(i) => i64::try_from(*i).map_err(|_| node.type_error(path, "int")),
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+            Value::Float(f) if *f <= i64::MAX as f64 && *f >= i64::MIN as f64 => Ok(*f as i64),
             _ => Err(node.type_error(path, "int")),
         }
     }
@@ -792,6 +877,69 @@ mod tests {
         assert_eq!(String::decode(&items[6], "s").ok().as_deref(), Some("1.5"));
         assert_eq!(String::decode(&items[7], "s").ok().as_deref(), Some("on"));
         assert_eq!(bool::decode(&items[7], "b").ok(), Some(true));
+    }
+
+    #[test]
+    fn only_the_first_document_is_read() {
+        // As go-yaml v2: later documents are never read, even invalid ones.
+        let node = parse_ok("a: 1\n---\nb: [unclosed\n");
+        let Value::Map(entries) = &node.value else {
+            panic!("not a map: {node:?}");
+        };
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].key, "a");
+        // A leading marker starts the first document; a trailing one ends it.
+        let node = parse_ok("# comment\n---\na: 1\n---\n");
+        let Value::Map(entries) = &node.value else {
+            panic!("not a map: {node:?}");
+        };
+        assert_eq!(entries[0].key_position, Position { line: 3, column: 1 });
+        assert!(parse_ok("a: 1\n...\nb: 2\n").value != Value::Null);
+        // An empty first document is the default configuration.
+        assert!(parse_ok("---\n---\na: 1\n").is_null());
+        // Markers only count at column 0 and as the whole token.
+        let node = parse_ok("a: |\n  ---\n  x\nb: ---x\n");
+        let Value::Map(entries) = &node.value else {
+            panic!("not a map: {node:?}");
+        };
+        assert_eq!(entries.len(), 2);
+    }
+
+    #[test]
+    fn quoted_booleans_are_strings() {
+        let node = parse_ok("a: 'true'\nb: \"yes\"\nc: yes\nd: [ 'on', off ]\n");
+        let Value::Map(entries) = &node.value else {
+            panic!("not a map: {node:?}");
+        };
+        let decode = |index: usize| bool::decode(&entries[index].value, "b");
+        assert_eq!(
+            decode(0).err().map(|e| e.message),
+            Some("cannot unmarshal !!str `true` into bool".to_owned())
+        );
+        assert!(decode(1).is_err());
+        assert_eq!(decode(2).ok(), Some(true));
+        let Value::Seq(items) = &entries[3].value.value else {
+            panic!("not a seq");
+        };
+        assert!(bool::decode(&items[0], "b").is_err());
+        assert_eq!(bool::decode(&items[1], "b").ok(), Some(false));
+        assert_eq!(
+            String::decode(&entries[0].value, "s").ok().as_deref(),
+            Some("true")
+        );
+    }
+
+    #[test]
+    fn floats_fill_integer_fields_like_go_yaml() {
+        let node = parse_ok("[1e3, 1.5, -1.5, 1e30]");
+        let Value::Seq(items) = &node.value else {
+            panic!("not a seq");
+        };
+        assert_eq!(u64::decode(&items[0], "u").ok(), Some(1000));
+        assert_eq!(u64::decode(&items[1], "u").ok(), Some(1));
+        assert_eq!(i64::decode(&items[2], "i").ok(), Some(-1));
+        assert!(u64::decode(&items[3], "u").is_err());
+        assert!(i64::decode(&items[3], "i").is_err());
     }
 
     #[test]

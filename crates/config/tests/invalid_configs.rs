@@ -314,18 +314,6 @@ scrape_configs:
 );
 
 error_case!(
-    bad_scheme,
-    r#"
-scrape_configs:
-  - job_name: node
-    scheme: ftp
-"#,
-    4,
-    Some("scrape_configs[0].scheme"),
-    r#"invalid scheme "ftp" for scrape config with job name "node""#,
-);
-
-error_case!(
     url_in_static_target,
     r#"
 scrape_configs:
@@ -938,18 +926,6 @@ alerting:
     4,
     Some("alerting.alertmanagers[0].api_version"),
     "alertmanager api v1 is no longer supported",
-);
-
-error_case!(
-    alertmanager_bad_scheme,
-    r#"
-alerting:
-  alertmanagers:
-    - scheme: tcp
-"#,
-    4,
-    Some("alerting.alertmanagers[0].scheme"),
-    r#"invalid scheme "tcp" for Alertmanager"#,
 );
 
 error_case!(

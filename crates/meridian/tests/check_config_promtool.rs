@@ -9,9 +9,10 @@
 //!
 //! Both tools are run on every case and must give the same verdict (exit status success or
 //! failure). The only exceptions are listed in [`INTENDED_DIFFERENCES`], each with its reason:
-//! Prometheus 3.x behaviour that 2.42 does not have, what Debian's build leaves out, and the
-//! checks of referenced files that promtool does and `meridian check config` does not (yet).
-//! An entry whose case agrees again fails the test, so the list cannot go stale.
+//! Prometheus 3.x behaviour that 2.42 does not have, what Debian's build leaves out, the checks
+//! promtool makes beyond loading (referenced files, static targets) that `meridian check config`
+//! does not (yet), and Meridian bugs this test found in code outside its change. An entry whose
+//! case agrees again fails the test, so the list cannot go stale.
 //!
 //! Besides the verdicts: every `bad_*` case Meridian rejects must be reported as
 //! `file:line:column: field: message`; a case may pin Meridian's message with a
@@ -40,18 +41,36 @@ enum Why {
     /// Debian builds Prometheus 2.42 without some service discoveries (Kubernetes among them),
     /// so its promtool does not know their fields.
     DebianBuild,
-    /// promtool also checks the files a configuration refers to (rule files parse, client
-    /// certificate, key and credentials files exist, file_sd files parse); `meridian check
-    /// config` validates the configuration itself only. Meridian accepts, promtool rejects.
-    ReferencedFiles,
+    /// promtool checks more than the configuration loader: the files a configuration refers to
+    /// (rule files parse, client certificate, key and credentials files exist, file_sd files
+    /// parse) and the static targets after relabeling. `meridian check config` validates the
+    /// configuration itself only. Meridian accepts, promtool rejects.
+    PromtoolChecks,
+    /// Meridian implements static, file and Kubernetes discovery only and rejects the other
+    /// service discoveries by name, rather than accept a job that would find no targets.
+    /// Meridian rejects, promtool accepts.
+    MeridianScope,
+    /// A Meridian bug found by this test and not fixed here because the code is outside the
+    /// config crate's loader this test's change may touch; Meridian's verdict is wrong.
+    KnownBug,
 }
 
 impl Why {
+    /// Whether Meridian's verdict differs from Prometheus 3.x's (the case's `good_`/`bad_`).
+    fn meridian_differs_from_prometheus3(self) -> bool {
+        matches!(
+            self,
+            Why::PromtoolChecks | Why::MeridianScope | Why::KnownBug
+        )
+    }
+
     fn label(self) -> &'static str {
         match self {
             Why::Prometheus3 => "Prometheus 3.x",
             Why::DebianBuild => "Debian 2.42 build",
-            Why::ReferencedFiles => "referenced files",
+            Why::PromtoolChecks => "promtool-only checks",
+            Why::MeridianScope => "Meridian by design",
+            Why::KnownBug => "known Meridian bug",
         }
     }
 }
@@ -106,39 +125,101 @@ const INTENDED_DIFFERENCES: &[(&str, Why, &str)] = &[
         "Alertmanager API v1 was removed in 3.0; 2.42 still accepts it",
     ),
     (
+        "good_http_headers.yml",
+        Why::Prometheus3,
+        "http_headers (prometheus/common 0.50) is newer than 2.42",
+    ),
+    (
+        "good_labelmap_utf8_replacement.yml",
+        Why::Prometheus3,
+        "with UTF-8 names a labelmap replacement need not be a legacy label name",
+    ),
+    (
+        "good_regex_angle_named_group.yml",
+        Why::Prometheus3,
+        "(?<name>...) needs Go 1.22's regexp; Debian's promtool is built with Go 1.19",
+    ),
+    (
+        "good_newer_http_and_global_fields.yml",
+        Why::Prometheus3,
+        "rule_query_offset, scrape_failure_log_file, no_proxy, basic_auth.username_file \
+         are newer than 2.42",
+    ),
+    (
         "good_kubernetes_sd.yml",
         Why::DebianBuild,
         "Debian's 2.42 has no kubernetes_sd_configs at all",
     ),
     (
+        "seed:000_42f62937f18cbc11.txt:129",
+        Why::DebianBuild,
+        "a kubernetes_sd_configs job (Debian's 2.42 has no Kubernetes SD)",
+    ),
+    (
+        "seed:001_f482a4da9cab8ec0.txt:121",
+        Why::DebianBuild,
+        "a kubernetes_sd_configs job (Debian's 2.42 has no Kubernetes SD)",
+    ),
+    (
+        "bad_empty_target.yml",
+        Why::PromtoolChecks,
+        "promtool builds the static targets; an empty address fails there",
+    ),
+    (
+        "bad_url_target_after_relabel.yml",
+        Why::PromtoolChecks,
+        "promtool relabels static targets and rejects a URL left in __address__",
+    ),
+    (
         "bad_missing_rule_file.yml",
-        Why::ReferencedFiles,
+        Why::PromtoolChecks,
         "promtool requires an explicitly named rule file to exist",
     ),
     (
         "bad_invalid_rule_file.yml",
-        Why::ReferencedFiles,
+        Why::PromtoolChecks,
         "promtool parses the rule files and their PromQL",
     ),
     (
         "bad_missing_cert_files.yml",
-        Why::ReferencedFiles,
+        Why::PromtoolChecks,
         "promtool requires tls_config cert_file and key_file to exist",
     ),
     (
         "bad_missing_credentials_file.yml",
-        Why::ReferencedFiles,
+        Why::PromtoolChecks,
         "promtool requires authorization.credentials_file to exist",
     ),
     (
         "bad_missing_bearer_token_file.yml",
-        Why::ReferencedFiles,
+        Why::PromtoolChecks,
         "promtool requires bearer_token_file (an authorization credentials file) to exist",
     ),
     (
         "bad_file_sd_invalid_content.yml",
-        Why::ReferencedFiles,
+        Why::PromtoolChecks,
         "promtool parses the file_sd files that exist",
+    ),
+    (
+        "good_other_service_discovery.yml",
+        Why::MeridianScope,
+        "dns_sd_configs, http_sd_configs (and other SDs) are rejected by name, not implemented",
+    ),
+    (
+        "good_regex_literal_brace.yml",
+        Why::KnownBug,
+        "model::regex rejects `{` that starts no repetition; Go reads it as a literal",
+    ),
+    (
+        "good_remote_write_loose_urls.yml",
+        Why::KnownBug,
+        "config/src/remote.rs requires a non-empty absolute http(s) URL; Prometheus only \
+         url.Parses it",
+    ),
+    (
+        "good_remote_write_negative_shards.yml",
+        Why::KnownBug,
+        "config/src/remote.rs reads queue_config counts as unsigned; Prometheus has Go ints",
     ),
 ];
 
@@ -179,7 +260,11 @@ struct Case {
 
 /// Runs `program check config FILES...`; panics when the program cannot be run.
 fn check_config(program: &str, files: &[&Path]) -> Output {
-    match Command::new(program).args(["check", "config"]).args(files).output() {
+    match Command::new(program)
+        .args(["check", "config"])
+        .args(files)
+        .output()
+    {
         Ok(output) => output,
         Err(e) if program == PROMTOOL => panic!(
             "cannot run promtool ({e}): this test compares against the real promtool; \
@@ -285,11 +370,20 @@ fn pinned_error(path: &Path) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-/// Whether promtool's output says it does not know one of [`UNKNOWN_TO_PROMTOOL`].
+/// Whether every error promtool lists (`line N: ...` under "unmarshal errors") is about a
+/// field of [`UNKNOWN_TO_PROMTOOL`]: then it rejects the case only for not knowing a field.
 fn rejected_for_unknown_field(promtool_output: &str) -> bool {
-    UNKNOWN_TO_PROMTOOL
-        .iter()
-        .any(|field| promtool_output.contains(&format!("field {field} not found")))
+    let errors: Vec<&str> = promtool_output
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("line "))
+        .collect();
+    !errors.is_empty()
+        && errors.iter().all(|error| {
+            UNKNOWN_TO_PROMTOOL
+                .iter()
+                .any(|field| error.contains(&format!("field {field} not found")))
+        })
 }
 
 /// Whether Meridian's error names a file of the case, a line and column, and (unless exempt)
@@ -307,7 +401,8 @@ fn error_is_located(case: &Case, stderr: &str) -> Result<(), String> {
     }
     let mut parts = rest.splitn(4, ':');
     let (_, line_no, column, after) = (parts.next(), parts.next(), parts.next(), parts.next());
-    let numeric = |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    let numeric =
+        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
     if !numeric(line_no) || !numeric(column) {
         return Err("no line:column after the file".to_owned());
     }
@@ -388,8 +483,8 @@ fn run_case(case: &Case, tally: &mut Tally) {
 
     // Meridian against the Prometheus 3.x verdict the case's name gives.
     if let Some(valid) = case.valid_in_prometheus3 {
-        let lacks_file_checks = intended.is_some_and(|(_, why, _)| *why == Why::ReferencedFiles);
-        let expected = valid != lacks_file_checks;
+        let differs = intended.is_some_and(|(_, why, _)| why.meridian_differs_from_prometheus3());
+        let expected = valid != differs;
         if meridian_ok != expected {
             tally.failures.push(format!(
                 "{}: meridian says {}, expected {}: {}",
@@ -429,7 +524,10 @@ fn run_case(case: &Case, tally: &mut Tally) {
 #[test]
 fn check_config_agrees_with_promtool() {
     match Command::new(PROMTOOL).arg("--version").output() {
-        Ok(output) => eprintln!("{}", both_outputs(&output).lines().next().unwrap_or_default()),
+        Ok(output) => eprintln!(
+            "{}",
+            both_outputs(&output).lines().next().unwrap_or_default()
+        ),
         Err(e) => panic!(
             "cannot run promtool ({e}): this test compares against the real promtool; \
              install Debian's `prometheus` package (apt-get install prometheus)"
@@ -451,9 +549,9 @@ fn check_config_agrees_with_promtool() {
     }
     for (name, _, _) in INTENDED_DIFFERENCES {
         if !cases.iter().any(|case| case.name == *name) {
-            tally
-                .failures
-                .push(format!("INTENDED_DIFFERENCES names {name}, which is not a case"));
+            tally.failures.push(format!(
+                "INTENDED_DIFFERENCES names {name}, which is not a case"
+            ));
         }
     }
 
@@ -465,11 +563,27 @@ fn check_config_agrees_with_promtool() {
     for (name, why, reason) in INTENDED_DIFFERENCES {
         let _ = writeln!(report, "  {name} [{}]: {reason}", why.label());
     }
-    let disagree = tally.rows.iter().filter(|r| r.ends_with("DISAGREE")).count();
+    let disagree = tally
+        .rows
+        .iter()
+        .filter(|r| r.ends_with("DISAGREE"))
+        .count();
+    let by_why = [
+        Why::Prometheus3,
+        Why::DebianBuild,
+        Why::PromtoolChecks,
+        Why::MeridianScope,
+        Why::KnownBug,
+    ]
+    .map(|why| {
+        let n = tally.intended.iter().filter(|(_, w)| *w == why).count();
+        format!("{n} {}", why.label())
+    })
+    .join(", ");
     let _ = writeln!(
         report,
         "\ncheck config vs promtool: {} agree ({} of them only because promtool 2.42 does not \
-         know a field), {} intended differences, {disagree} disagree",
+         know a field), {} intended differences ({by_why}), {disagree} disagree",
         tally.agree,
         tally.agree_by_unknown_field,
         tally.intended.len()

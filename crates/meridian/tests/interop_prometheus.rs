@@ -921,7 +921,7 @@ fn counts(
 /// A cluster-local Meridian scrapes and remote-writes to a central receiver that goes down
 /// and comes back (and, for Meridian as receiver, restarts on the same data): afterwards the
 /// receiver holds every sample the sender scraped, once, with the sender's external labels.
-fn remote_write_across_an_outage(receiver_is_prometheus: bool) {
+fn remote_write_across_an_outage(receiver_is_prometheus: bool, v2: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (rdir, sdir) = (dir.path().join("receiver"), dir.path().join("sender"));
     std::fs::create_dir_all(&rdir).unwrap();
@@ -939,7 +939,12 @@ fn remote_write_across_an_outage(receiver_is_prometheus: bool) {
     let sender = start_meridian(
         &sdir,
         &format!(
-            "global:\n  scrape_interval: 1s\n  external_labels:\n    cluster: local-1\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{exporter}']\nremote_write:\n  - url: http://{raddr}/api/v1/write\n    queue_config:\n      batch_send_deadline: 200ms\n      min_backoff: 100ms\n      max_backoff: 500ms\n"
+            "global:\n  scrape_interval: 1s\n  external_labels:\n    cluster: local-1\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{exporter}']\nremote_write:\n  - url: http://{raddr}/api/v1/write\n    queue_config:\n      batch_send_deadline: 200ms\n      min_backoff: 100ms\n      max_backoff: 500ms\n{}",
+            if v2 {
+                "    protobuf_message: io.prometheus.write.v2.Request\n"
+            } else {
+                ""
+            }
         ),
     );
     let arrived = |addr| !counts(addr, r#"app_requests_total{cluster="local-1"}"#, "").is_empty();
@@ -988,10 +993,15 @@ fn remote_write_across_an_outage(receiver_is_prometheus: bool) {
 
 #[test]
 fn meridian_remote_writes_to_meridian_across_an_outage() {
-    remote_write_across_an_outage(false);
+    remote_write_across_an_outage(false, false);
+}
+
+#[test]
+fn meridian_remote_writes_2_0_to_meridian_across_an_outage() {
+    remote_write_across_an_outage(false, true);
 }
 
 #[test]
 fn meridian_remote_writes_to_the_real_prometheus_across_an_outage() {
-    remote_write_across_an_outage(true);
+    remote_write_across_an_outage(true, false);
 }

@@ -41,12 +41,9 @@ pub enum DecodeError {
     Protobuf(String),
 }
 
-/// Decodes a snappy block-compressed, protobuf-encoded `WriteRequest`. The decompressed size
-/// the body declares is checked against `max_decompressed` before allocating.
-pub fn decode_write_request(
-    body: &[u8],
-    max_decompressed: usize,
-) -> Result<proto::WriteRequest, DecodeError> {
+/// Decompresses a snappy block body, checking the size it declares against
+/// `max_decompressed` before allocating (a small body can claim a huge size).
+pub fn decompress_limited(body: &[u8], max_decompressed: usize) -> Result<Vec<u8>, DecodeError> {
     let declared =
         snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
     if declared > max_decompressed {
@@ -55,10 +52,66 @@ pub fn decode_write_request(
             limit: max_decompressed,
         });
     }
-    let raw = snap::raw::Decoder::new()
+    snap::raw::Decoder::new()
         .decompress_vec(body)
-        .map_err(|e| DecodeError::Snappy(e.to_string()))?;
+        .map_err(|e| DecodeError::Snappy(e.to_string()))
+}
+
+/// Decodes a snappy block-compressed, protobuf-encoded `WriteRequest` (remote write 1.0).
+pub fn decode_write_request(
+    body: &[u8],
+    max_decompressed: usize,
+) -> Result<proto::WriteRequest, DecodeError> {
+    let raw = decompress_limited(body, max_decompressed)?;
     proto::WriteRequest::decode(raw.as_slice()).map_err(|e| DecodeError::Protobuf(e.to_string()))
+}
+
+/// One series of a decoded 2.0 request with its labels resolved from the symbol table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesV2 {
+    /// (name, value) pairs in the order sent.
+    pub labels: Vec<(String, String)>,
+    pub samples: Vec<proto_v2::Sample>,
+    pub histograms: usize,
+    pub exemplars: usize,
+}
+
+/// Decodes a snappy-compressed `io.prometheus.write.v2.Request`, resolving each series' label
+/// references (which must come in pairs and point into the symbol table).
+pub fn decode_write_request_v2(
+    body: &[u8],
+    max_decompressed: usize,
+) -> Result<Vec<SeriesV2>, DecodeError> {
+    let raw = decompress_limited(body, max_decompressed)?;
+    let req = proto_v2::Request::decode(raw.as_slice())
+        .map_err(|e| DecodeError::Protobuf(e.to_string()))?;
+    let symbol = |i: u32| {
+        req.symbols.get(i as usize).cloned().ok_or_else(|| {
+            DecodeError::Protobuf(format!(
+                "label reference {i} outside the symbol table of {} entries",
+                req.symbols.len()
+            ))
+        })
+    };
+    let mut out = Vec::with_capacity(req.timeseries.len());
+    for ts in req.timeseries {
+        if ts.labels_refs.len() % 2 != 0 {
+            return Err(DecodeError::Protobuf(
+                "odd number of label references in a series".into(),
+            ));
+        }
+        let mut labels = Vec::with_capacity(ts.labels_refs.len() / 2);
+        for pair in ts.labels_refs.chunks_exact(2) {
+            labels.push((symbol(pair[0])?, symbol(pair[1])?));
+        }
+        out.push(SeriesV2 {
+            labels,
+            samples: ts.samples,
+            histograms: ts.histograms.len(),
+            exemplars: ts.exemplars.len(),
+        });
+    }
+    Ok(out)
 }
 
 /// Encodes and snappy-compresses a `WriteRequest`.

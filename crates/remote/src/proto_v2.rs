@@ -1,6 +1,6 @@
-//! The remote-write 2.0 message `io.prometheus.write.v2.Request` (the part Meridian sends:
-//! symbols, series label references and float samples), as prost definitions for decoding
-//! (tests, receivers). Field numbers follow Prometheus' `prompb/io/prometheus/write/v2`;
+//! The remote-write 2.0 message `io.prometheus.write.v2.Request` (symbols, series label
+//! references and float samples; histograms and exemplars only counted), as prost definitions
+//! for decoding (the receiver, tests). Field numbers follow Prometheus' `prompb/io/prometheus/write/v2`;
 //! 1–3 of the request are reserved so that a 1.0 decoder fails on it instead of misreading.
 //! The sender encodes by hand (`encode::put_timeseries_v2`).
 
@@ -22,9 +22,19 @@ pub struct TimeSeries {
     pub labels_refs: Vec<u32>,
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
+    /// Native histograms: only counted here (a receiver must not drop them unnoticed).
+    #[prost(message, repeated, tag = "3")]
+    pub histograms: Vec<Opaque>,
+    /// Exemplars: only counted here.
+    #[prost(message, repeated, tag = "4")]
+    pub exemplars: Vec<Opaque>,
     #[prost(int64, tag = "6")]
     pub created_timestamp: i64,
 }
+
+/// A message whose content is skipped (decoding keeps only that it was there).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Opaque {}
 
 /// `io.prometheus.write.v2.Sample`.
 #[derive(Clone, PartialEq, prost::Message)]

@@ -17,17 +17,7 @@ pub fn decode_read_request(
     body: &[u8],
     max_decompressed: usize,
 ) -> Result<ReadRequest, DecodeError> {
-    let declared =
-        snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
-    if declared > max_decompressed {
-        return Err(DecodeError::TooLarge {
-            declared,
-            limit: max_decompressed,
-        });
-    }
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
-        .map_err(|e| DecodeError::Snappy(e.to_string()))?;
+    let raw = crate::decompress_limited(body, max_decompressed)?;
     ReadRequest::decode(raw.as_slice()).map_err(|e| DecodeError::Protobuf(e.to_string()))
 }
 

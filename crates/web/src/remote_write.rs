@@ -1,4 +1,7 @@
-//! `/api/v1/write`: the remote-write 1.0 receiver (`--web.enable-remote-write-receiver`).
+//! `/api/v1/write`: the remote-write receiver (`--web.enable-remote-write-receiver`), for
+//! remote write 1.0 (`proto=prometheus.WriteRequest`) and 2.0
+//! (`proto=io.prometheus.write.v2.Request`, answered with the `X-Prometheus-Remote-Write-*-Written`
+//! headers), told apart by the content type.
 //!
 //! A request is acknowledged (204) only after its samples were committed, i.e. written to the
 //! WAL. Bad input is the sender's fault and gets 400 so that senders do not retry it forever:
@@ -49,14 +52,20 @@ pub async fn write(
         .filter_map(|p| p.trim().strip_prefix("proto="))
         .next()
         .unwrap_or("prometheus.WriteRequest");
-    if !content_type.starts_with("application/x-protobuf") || proto != "prometheus.WriteRequest" {
+    let version = match proto {
+        _ if !content_type.starts_with("application/x-protobuf") => None,
+        "prometheus.WriteRequest" => Some(Version::V1),
+        "io.prometheus.write.v2.Request" => Some(Version::V2),
+        _ => None,
+    };
+    let Some(version) = version else {
         return status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
-                "unsupported content type {content_type:?}; supported: application/x-protobuf;proto=prometheus.WriteRequest"
+                "unsupported content type {content_type:?}; supported: application/x-protobuf;proto=prometheus.WriteRequest, application/x-protobuf;proto=io.prometheus.write.v2.Request"
             ),
         );
-    }
+    };
     if let Some(enc) = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -74,88 +83,157 @@ pub async fn write(
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    let result = tokio::task::spawn_blocking(move || -> Result<(), (StatusCode, String)> {
-        let req = remote::decode_write_request(&body, MAX_DECOMPRESSED)
-            .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
-        let limit = model::sample::now_ms() + MAX_FUTURE_MS;
-        let mut app = storage.appender();
-        let mut outcome = Ok(());
-        'series: for ts in &req.timeseries {
-            if !ts.histograms.is_empty() {
-                outcome = Err((
-                    StatusCode::BAD_REQUEST,
-                    "native histograms are not supported yet by this receiver".to_string(),
-                ));
-                break;
-            }
-            let labels = match labels_of(ts) {
-                Ok(l) => l,
-                Err(e) => {
-                    outcome = Err((StatusCode::BAD_REQUEST, e));
-                    break;
-                }
-            };
-            let mut r = None;
-            for s in &ts.samples {
-                if s.timestamp > limit {
-                    outcome = Err((
-                        StatusCode::BAD_REQUEST,
-                        format!(
-                            "sample timestamp {} for series {labels} is too far in the future",
-                            s.timestamp
-                        ),
-                    ));
-                    break 'series;
-                }
-                match app.append(r, &labels, s.timestamp, s.value) {
-                    Ok(sr) => r = Some(sr),
-                    Err(
-                        e @ (AppendError::OutOfOrder
-                        | AppendError::DuplicateTimestamp
-                        | AppendError::OutOfBounds
-                        | AppendError::TooOld
-                        | AppendError::InvalidLabels(_)),
-                    ) => {
-                        outcome =
-                            Err((StatusCode::BAD_REQUEST, format!("{e} for series {labels}")));
-                        break 'series;
-                    }
-                    Err(e) => {
-                        outcome = Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
-                        break 'series;
-                    }
-                }
-            }
-        }
-        match outcome {
-            Ok(()) => app
-                .commit()
-                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-            Err(e) => {
-                let _ = app.rollback();
-                Err(e)
-            }
+    let result = tokio::task::spawn_blocking(move || {
+        let decoded = match version {
+            Version::V1 => remote::decode_write_request(&body, MAX_DECOMPRESSED).map(|req| {
+                req.timeseries
+                    .into_iter()
+                    .map(|ts| Incoming {
+                        labels: ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+                        samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
+                        histograms: ts.histograms.len(),
+                    })
+                    .collect::<Vec<_>>()
+            }),
+            Version::V2 => remote::decode_write_request_v2(&body, MAX_DECOMPRESSED).map(|series| {
+                series
+                    .into_iter()
+                    .map(|ts| Incoming {
+                        labels: ts.labels,
+                        samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
+                        histograms: ts.histograms,
+                    })
+                    .collect()
+            }),
+        };
+        match decoded {
+            Ok(series) => append_all(&*storage, &series),
+            Err(e) => Err((StatusCode::BAD_REQUEST, e.to_string())),
         }
     })
     .await;
-    match result {
-        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Err((code, msg))) => status(code, msg),
-        Err(e) => status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    match (result, version) {
+        (Ok(Ok(written)), Version::V2) => (
+            StatusCode::NO_CONTENT,
+            [
+                (WRITTEN_SAMPLES, written.to_string()),
+                (WRITTEN_HISTOGRAMS, "0".to_string()),
+                (WRITTEN_EXEMPLARS, "0".to_string()),
+            ],
+        )
+            .into_response(),
+        (Ok(Ok(_)), Version::V1) => StatusCode::NO_CONTENT.into_response(),
+        (Ok(Err((code, msg))), Version::V2) => {
+            // Nothing of a refused request is kept (it is rolled back).
+            let mut resp = status(code, msg);
+            for h in [WRITTEN_SAMPLES, WRITTEN_HISTOGRAMS, WRITTEN_EXEMPLARS] {
+                resp.headers_mut()
+                    .insert(h, header::HeaderValue::from_static("0"));
+            }
+            resp
+        }
+        (Ok(Err((code, msg))), Version::V1) => status(code, msg),
+        (Err(e), _) => status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
-/// A valid label set from the protobuf labels: names non-empty and unique, at least one label.
-fn labels_of(ts: &remote::proto::TimeSeries) -> Result<Labels, String> {
-    if ts.labels.is_empty() {
+/// Which remote-write protocol a request speaks (from its content type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    V1,
+    V2,
+}
+
+const WRITTEN_SAMPLES: &str = "x-prometheus-remote-write-samples-written";
+const WRITTEN_HISTOGRAMS: &str = "x-prometheus-remote-write-histograms-written";
+const WRITTEN_EXEMPLARS: &str = "x-prometheus-remote-write-exemplars-written";
+
+/// One series of a request, whichever protocol version carried it.
+struct Incoming {
+    labels: Vec<(String, String)>,
+    samples: Vec<(i64, f64)>,
+    histograms: usize,
+}
+
+/// Appends every series in one transaction: all of it is committed, or (on the first bad
+/// series or sample) none of it. Returns the number of samples written.
+fn append_all(
+    storage: &dyn crate::api::ApiStorage,
+    series: &[Incoming],
+) -> Result<usize, (StatusCode, String)> {
+    let limit = model::sample::now_ms() + MAX_FUTURE_MS;
+    let mut app = storage.appender();
+    let mut written = 0;
+    let mut outcome = Ok(());
+    'series: for ts in series {
+        if ts.histograms > 0 {
+            outcome = Err((
+                StatusCode::BAD_REQUEST,
+                "native histograms are not supported yet by this receiver".to_string(),
+            ));
+            break;
+        }
+        let labels = match labels_of(&ts.labels) {
+            Ok(l) => l,
+            Err(e) => {
+                outcome = Err((StatusCode::BAD_REQUEST, e));
+                break;
+            }
+        };
+        let mut r = None;
+        for &(t, v) in &ts.samples {
+            if t > limit {
+                outcome = Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("sample timestamp {t} for series {labels} is too far in the future"),
+                ));
+                break 'series;
+            }
+            match app.append(r, &labels, t, v) {
+                Ok(sr) => {
+                    r = Some(sr);
+                    written += 1;
+                }
+                Err(
+                    e @ (AppendError::OutOfOrder
+                    | AppendError::DuplicateTimestamp
+                    | AppendError::OutOfBounds
+                    | AppendError::TooOld
+                    | AppendError::InvalidLabels(_)),
+                ) => {
+                    outcome = Err((StatusCode::BAD_REQUEST, format!("{e} for series {labels}")));
+                    break 'series;
+                }
+                Err(e) => {
+                    outcome = Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
+                    break 'series;
+                }
+            }
+        }
+    }
+    match outcome {
+        Ok(()) => app
+            .commit()
+            .map(|()| written)
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Err(e) => {
+            let _ = app.rollback();
+            Err(e)
+        }
+    }
+}
+
+/// A valid label set from the sent pairs: names non-empty and unique, at least one label.
+fn labels_of(pairs: &[(String, String)]) -> Result<Labels, String> {
+    if pairs.is_empty() {
         return Err("series without labels".into());
     }
-    let mut v = Vec::with_capacity(ts.labels.len());
-    for l in &ts.labels {
-        if l.name.is_empty() {
+    let mut v = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if name.is_empty() {
             return Err("empty label name".into());
         }
-        v.push(Label::new(l.name.as_str(), l.value.as_str()));
+        v.push(Label::new(name.as_str(), value.as_str()));
     }
     Labels::from_vec(v).map_err(|e| e.to_string())
 }

@@ -421,6 +421,100 @@ async fn http_requests_are_counted_by_route_under_prometheus_names() {
     }
 }
 
+#[tokio::test]
+async fn remote_write_2_0_receiver() {
+    use remote::proto_v2::{Opaque, Request as V2, Sample, TimeSeries};
+    let (r, _) = app(true);
+    let symbols: Vec<String> = ["", "__name__", "v2_metric", "job", "x"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let series = |refs: Vec<u32>, samples: &[(i64, f64)], histograms: usize| TimeSeries {
+        labels_refs: refs,
+        samples: samples
+            .iter()
+            .map(|(t, v)| Sample {
+                value: *v,
+                timestamp: *t,
+            })
+            .collect(),
+        histograms: vec![Opaque {}; histograms],
+        ..Default::default()
+    };
+    let send = |timeseries: Vec<TimeSeries>| {
+        let raw = prost::Message::encode_to_vec(&V2 {
+            symbols: symbols.clone(),
+            timeseries,
+        });
+        let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+        let r = r.clone();
+        async move {
+            let req = Request::post("/api/v1/write")
+                .header("content-type", remote::proto_v2::CONTENT_TYPE)
+                .header("content-encoding", "snappy")
+                .header("x-prometheus-remote-write-version", "2.0.0")
+                .body(Body::from(body))
+                .unwrap();
+            r.oneshot(req).await.unwrap()
+        }
+    };
+    let resp = send(vec![series(
+        vec![1, 2, 3, 4],
+        &[(1000, 1.5), (2000, 2.5)],
+        0,
+    )])
+    .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let h = |name: &str| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(
+        h("x-prometheus-remote-write-samples-written").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        h("x-prometheus-remote-write-histograms-written").as_deref(),
+        Some("0")
+    );
+    let (_, body) = get(&r, "/api/v1/query?query=v2_metric&time=2").await;
+    assert!(
+        body.contains(r#""metric":{"__name__":"v2_metric","job":"x"},"value":[2,"2.5"]"#),
+        "{body}"
+    );
+    // A reference outside the symbol table, an odd number of references, a histogram.
+    for bad in [
+        series(vec![1, 9], &[(3000, 1.0)], 0),
+        series(vec![1, 2, 3], &[(3000, 1.0)], 0),
+        series(vec![1, 2, 3, 4], &[(3000, 1.0)], 1),
+    ] {
+        let resp = send(vec![bad]).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
+    let (_, body) = get(
+        &r,
+        "/api/v1/query?query=count_over_time(v2_metric[1h])&time=3600",
+    )
+    .await;
+    assert!(
+        body.contains(r#""2"]"#),
+        "nothing of the refused requests was kept: {body}"
+    );
+    // An unknown protobuf message is refused as an unsupported media type.
+    let req = Request::post("/api/v1/write")
+        .header(
+            "content-type",
+            "application/x-protobuf;proto=io.prometheus.write.v3.Request",
+        )
+        .body(Body::from("x"))
+        .unwrap();
+    assert_eq!(
+        r.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+}
+
 /// One series for a write request: its label pairs and its (timestamp ms, value) samples.
 type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 
