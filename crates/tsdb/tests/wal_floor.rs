@@ -15,8 +15,8 @@ fn fill(db: &Db, start: i64, n: i64) {
         let t = start + k * 1000;
         let mut app = db.appender();
         for i in 0..5 {
-            let l = Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])
-                .unwrap();
+            let l =
+                Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]).unwrap();
             app.append(None, &l, t, t as f64).unwrap();
         }
         app.commit().unwrap();
@@ -44,11 +44,18 @@ fn checkpoints_keep_what_a_reader_still_needs() {
     fill(&db, 0, 40);
     db.compact().unwrap();
     assert!(!db.blocks().is_empty(), "the head was cut into blocks");
-    assert_eq!(segments(dir.path()).first(), Some(&0), "segment 0 is still needed");
+    assert_eq!(
+        segments(dir.path()).first(),
+        Some(&0),
+        "segment 0 is still needed"
+    );
 
     floor.store(-1, Ordering::SeqCst);
     fill(&db, 40_000, 40);
     db.compact().unwrap();
     let left = segments(dir.path());
-    assert!(left.first().is_some_and(|s| *s > 0), "segment 0 checkpointed away: {left:?}");
+    assert!(
+        left.first().is_some_and(|s| *s > 0),
+        "segment 0 checkpointed away: {left:?}"
+    );
 }
