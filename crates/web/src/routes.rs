@@ -6,6 +6,7 @@
 /// (method, path as registered, a concrete path to request).
 pub const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/-/healthy", "/-/healthy"),
+    ("GET", "/api/v1/parse_query", "/api/v1/parse_query?query=up"),
     ("GET", "/api/v1/status/config", "/api/v1/status/config"),
     ("POST", "/api/v1/read", "/api/v1/read"),
     (

@@ -12,6 +12,7 @@
 mod admin;
 pub mod json;
 mod meta;
+mod parse_query;
 mod query;
 
 use axum::Router;
@@ -192,6 +193,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/alertmanagers", get(meta::alertmanagers))
         .route("/api/v1/status/buildinfo", get(meta::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(meta::runtimeinfo))
+        .route(
+            "/api/v1/parse_query",
+            get(parse_query::parse_query).post(parse_query::parse_query),
+        )
         .route("/api/v1/status/config", get(meta::config))
         .route("/api/v1/status/flags", get(meta::flags))
         .route("/api/v1/status/tsdb", get(meta::tsdb_status))
