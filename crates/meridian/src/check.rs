@@ -79,3 +79,15 @@ fn check_payload(
     }
     Ok((families.len(), samples))
 }
+
+/// `meridian check rules FILE...`: exit 0 when every file is valid; otherwise 1, with each
+/// error's file, line and field, as `promtool check rules` reports.
+pub fn rules(files: &[PathBuf]) -> ExitCode {
+    let report = rules::check_files(files);
+    print!("{}", report.output);
+    if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
-    Server(ServerOptions),
+    Server(Box<ServerOptions>),
     /// Check configuration files or exposition payloads, like promtool.
     #[command(subcommand)]
     Check(CheckCommand),
@@ -41,6 +41,12 @@ pub enum CheckCommand {
     /// Check that configuration files load (syntax, fields, values).
     Config {
         /// The configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check rule files (syntax, expressions, templates), like `promtool check rules`.
+    Rules {
+        /// The rule files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -119,6 +125,53 @@ pub struct ServerOptions {
     #[arg(long = "web.federate.max-series", default_value_t = 0)]
     pub federate_max_series: usize,
 
+    /// The URL under which Meridian is reachable from outside (alerts' generatorURL, links).
+    #[arg(long = "web.external-url", default_value = "")]
+    pub external_url: String,
+
+    /// Path prefix of every HTTP endpoint; default: the path of --web.external-url.
+    #[arg(long = "web.route-prefix")]
+    pub route_prefix: Option<String>,
+
+    /// Prometheus' console templates and libraries: Meridian has no consoles; accepted so that
+    /// Prometheus command lines keep working.
+    #[arg(long = "web.console.templates", default_value = "consoles")]
+    pub console_templates: String,
+    #[arg(long = "web.console.libraries", default_value = "console_libraries")]
+    pub console_libraries: String,
+
+    /// The browser page title (accepted for compatibility; Meridian serves no UI pages yet).
+    #[arg(long = "web.page-title", default_value = "Meridian")]
+    pub page_title: String,
+
+    /// Prometheus feature flags (comma-separated, repeatable). Meridian's behaviour does not
+    /// depend on them; the ones given are logged.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    pub enable_feature: Vec<String>,
+
+    /// Minimum delay between two notifications of the same firing alert.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = parse_duration)]
+    pub rules_resend_delay: model::duration::Duration,
+
+    /// How long an outage may last for `for` state to be restored after a restart.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h", value_parser = parse_duration)]
+    pub rules_for_outage_tolerance: model::duration::Duration,
+
+    /// Minimum time between an alert's restore and its firing.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m", value_parser = parse_duration)]
+    pub rules_for_grace_period: model::duration::Duration,
+
+    /// Alerts waiting to be sent to Alertmanager, at most.
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        default_value_t = 10_000
+    )]
+    pub notification_queue_capacity: usize,
+
+    /// How long remote-write queues may take to send what they hold at shutdown.
+    #[arg(long = "storage.remote.flush-deadline", default_value = "1m", value_parser = parse_duration)]
+    pub remote_flush_deadline: model::duration::Duration,
+
     /// Enable the TSDB admin endpoints (delete series, clean tombstones, snapshot).
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
@@ -181,6 +234,27 @@ fn parse_duration(s: &str) -> Result<model::duration::Duration, String> {
 }
 
 impl ServerOptions {
+    /// The path every endpoint is served under: `--web.route-prefix`, else the path of
+    /// `--web.external-url`; empty for the root.
+    pub fn route_prefix(&self) -> String {
+        let raw = match &self.route_prefix {
+            Some(p) => p.clone(),
+            None => self
+                .external_url
+                .split_once("://")
+                .map(|(_, rest)| rest.find('/').map_or("", |i| &rest[i..]).to_string())
+                .unwrap_or_default(),
+        };
+        let trimmed = raw.trim_end_matches('/');
+        if trimmed.is_empty() {
+            String::new()
+        } else if trimmed.starts_with('/') {
+            trimmed.to_string()
+        } else {
+            format!("/{trimmed}")
+        }
+    }
+
     /// The database settings the storage flags describe.
     pub fn db_options(&self) -> tsdb::DbOptions {
         const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -224,6 +298,20 @@ impl ServerOptions {
                 self.wal_compression.to_string(),
             ),
             ("web.listen-address".into(), self.listen_address.to_string()),
+            ("web.external-url".into(), self.external_url.clone()),
+            (
+                "web.route-prefix".into(),
+                self.route_prefix.clone().unwrap_or_default(),
+            ),
+            (
+                "rules.alert.resend-delay".into(),
+                self.rules_resend_delay.to_string(),
+            ),
+            (
+                "alertmanager.notification-queue-capacity".into(),
+                self.notification_queue_capacity.to_string(),
+            ),
+            ("enable-feature".into(), self.enable_feature.join(",")),
             (
                 "web.enable-admin-api".into(),
                 self.enable_admin_api.to_string(),

@@ -21,9 +21,10 @@ fn main() -> ExitCode {
     match args.command {
         cli::Command::Server(opts) => {
             logging::init(&opts.log);
-            server::run(opts)
+            server::run(*opts)
         }
         cli::Command::Check(cli::CheckCommand::Config { files }) => check::config(&files),
+        cli::Command::Check(cli::CheckCommand::Rules { files }) => check::rules(&files),
         cli::Command::Check(cli::CheckCommand::Metrics { format }) => check::metrics(format),
         cli::Command::Demo(opts) => demo::run(opts),
     }

@@ -81,6 +81,34 @@ fn forget_unconfigured_queues(queues_dir: &std::path::Path, c: &config::Config) 
     }
 }
 
+/// `--web.external-url`, or this machine's address when unset (as Prometheus derives it).
+fn external_url(opts: &ServerOptions) -> String {
+    if !opts.external_url.is_empty() {
+        return opts.external_url.trim_end_matches('/').to_string();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("http://{host}:{}", opts.listen_address.port())
+}
+
+/// The rule manager's metrics (`prometheus_rule_*`, `prometheus_notifications_*`).
+struct RuleMetrics(Arc<rules::RuleManager>);
+
+impl web::MetricsSource for RuleMetrics {
+    fn write_metrics(&self, e: &mut model::exposition::TextEncoder<'_>) {
+        // The rule manager's state sits behind async locks; /metrics runs on the
+        // multi-threaded runtime, where waiting in place is allowed.
+        let mut text = String::new();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            tokio::task::block_in_place(|| {
+                handle.block_on(self.0.render_metrics(&mut text));
+            });
+        }
+        e.raw(&text);
+    }
+}
+
 /// The remote-write queues' metrics on `/metrics`.
 struct RemoteWriteMetrics(Arc<remote::RemoteStorage>);
 
@@ -148,7 +176,7 @@ async fn serve(opts: ServerOptions) -> ExitCode {
         ..Default::default()
     });
     let api = web::api::ApiState::new(
-        engine,
+        engine.clone(),
         web::api::ApiOptions {
             external_labels: external_labels(&current),
             remote_write_receiver: opts.enable_remote_write_receiver,
@@ -168,6 +196,16 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     );
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let app = web::router(state.clone());
+    // `--web.route-prefix` (or the path of `--web.external-url`): everything moves under it.
+    let prefix = opts.route_prefix();
+    let app = if prefix.is_empty() {
+        app
+    } else {
+        axum::Router::new().nest(&prefix, app)
+    };
+    if !opts.enable_feature.is_empty() {
+        info!(features = %opts.enable_feature.join(","), "Feature flags are accepted for compatibility; Meridian's behaviour does not depend on them");
+    }
     let server = tokio::spawn(http_server.serve(listener, app, async {
         let _ = stop_rx.await;
     }));
@@ -282,6 +320,29 @@ async fn serve(opts: ServerOptions) -> ExitCode {
         return ExitCode::FAILURE;
     }
     state.api().set_scrape_manager(scrapes.clone());
+    // Rules evaluate against the database and write their results into it.
+    let mut rule_opts = rules::RuleManagerOptions::new(
+        engine.clone(),
+        db.clone() as Arc<dyn storage::Queryable>,
+        db.clone() as Arc<dyn storage::Appendable>,
+    );
+    rule_opts.external_url = external_url(&opts);
+    rule_opts.resend_delay = opts.rules_resend_delay.as_std();
+    rule_opts.outage_tolerance = opts.rules_for_outage_tolerance.as_std();
+    rule_opts.for_grace_period = opts.rules_for_grace_period.as_std();
+    rule_opts.notification_queue_capacity = opts.notification_queue_capacity;
+    let rule_manager = rules::RuleManager::new(rule_opts);
+    if let Err(e) = rule_manager.apply_config(&current).await {
+        error!(filename = %opts.config_file.display(), err = %e, "Error loading rules");
+        scrapes.stop().await;
+        syncer.abort();
+        compactor.abort();
+        let _ = db.close();
+        let _ = stop_tx.send(());
+        return ExitCode::FAILURE;
+    }
+    state.api().set_rule_manager(rule_manager.clone());
+    metrics.add_source(Arc::new(RuleMetrics(rule_manager.clone())));
     state.set_ready(true);
     info!("Server is ready to receive web requests.");
 
@@ -300,7 +361,8 @@ async fn serve(opts: ServerOptions) -> ExitCode {
                 // Remote write first: its errors are configuration errors, found before
                 // anything changes; then scraping.
                 apply_remote_write(&remote_write, &c).await?;
-                scrapes.apply_config(&c).await.map_err(|e| e.to_string())
+                scrapes.apply_config(&c).await.map_err(|e| e.to_string())?;
+                rule_manager.apply_config(&c).await
             }
             .await
             {
@@ -326,6 +388,8 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     state.set_ready(false);
     // Scrapes stop before the storage closes (no stale markers at shutdown, as in Prometheus).
     scrapes.stop().await;
+    // Rule groups stop; queued notifications are still sent.
+    rule_manager.stop().await;
     // Queues flush what they can within the flush deadline; the rest stays in the WAL.
     remote_write.stop().await;
     syncer.abort();

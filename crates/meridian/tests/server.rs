@@ -84,14 +84,18 @@ impl Server {
             .spawn()
             .expect("start meridian");
         let s = Server { child, addr };
-        s.wait_ready();
+        let prefix = extra
+            .iter()
+            .find_map(|a| a.strip_prefix("--web.route-prefix="))
+            .unwrap_or("");
+        s.wait_ready_at(&format!("{prefix}/-/ready"));
         s
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready_at(&self, path: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok((200, _)) = http(self.addr, "GET", "/-/ready") {
+            if let Ok((200, _)) = http(self.addr, "GET", path) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -379,4 +383,95 @@ fn status_config_hides_secrets_and_follows_reloads() {
         assert!(Instant::now() < deadline, "reload not shown: {body}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn rules_run_and_show_in_the_api_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_file = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules_file,
+        "groups:\n  - name: demo\n    interval: 1s\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n      - alert: AlwaysFiring\n        expr: vector(1)\n        labels:\n          severity: none\n        annotations:\n          summary: 'value {{ $value }}'\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    // The server scrapes itself (its own address is only known once started: use a fixed
+    // target that fails; `up` exists either way).
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\nscrape_configs:\n  - job_name: nothing\n    static_configs:\n      - targets: ['127.0.0.1:1']\n",
+            rules_file.display()
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&cfg, &["--web.route-prefix=/prom"]);
+    // Everything lives under the route prefix.
+    assert_eq!(http(s.addr, "GET", "/prom/-/healthy").unwrap().0, 200);
+    assert_ne!(http(s.addr, "GET", "/-/healthy").unwrap().0, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = http(s.addr, "GET", "/prom/api/v1/query?query=job:up:sum").unwrap();
+        if body.contains(r#""job":"nothing""#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recorded series: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, body) = http(s.addr, "GET", "/prom/api/v1/rules").unwrap();
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let group = &v["data"]["groups"][0];
+    assert_eq!(group["name"], "demo", "{body}");
+    assert_eq!(group["rules"][0]["type"], "recording", "{body}");
+    assert_eq!(group["rules"][1]["type"], "alerting", "{body}");
+    let (_, body) = http(s.addr, "GET", "/prom/api/v1/rules?type=record").unwrap();
+    assert!(!body.contains("AlwaysFiring"), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = http(s.addr, "GET", "/prom/api/v1/alerts").unwrap();
+        if body.contains(r#""state":"firing""#) {
+            assert!(body.contains(r#""summary":"value 1""#), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no firing alert: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, metrics) = http(s.addr, "GET", "/prom/metrics").unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("prometheus_rule_group_rules")),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn check_rules_agrees_on_good_and_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yml");
+    std::fs::write(
+        &good,
+        "groups:\n  - name: g\n    rules:\n      - record: a:b\n        expr: sum(x)\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "groups:\n  - name: g\n    rules:\n      - record: a:b\n        expr: sum(x\n",
+    )
+    .unwrap();
+    let run = |f: &Path| {
+        Command::new(BIN)
+            .args(["check", "rules"])
+            .arg(f)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&good).status.success());
+    let out = run(&bad);
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("bad.yml:5:"), "{text}");
 }

@@ -33,6 +33,11 @@ impl<'b> TextEncoder<'b> {
         self.out.push(b'"');
     }
 
+    /// Appends text already in the exposition format (families rendered elsewhere).
+    pub fn raw(&mut self, text: &str) {
+        self.out.extend_from_slice(text.as_bytes());
+    }
+
     /// `# HELP name text`
     pub fn help(&mut self, name: &str, text: &str) {
         self.out.extend_from_slice(b"# HELP ");

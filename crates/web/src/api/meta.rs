@@ -1,8 +1,8 @@
 //! Series and label metadata (`series`, `labels`, `label/<name>/values`), status pages, and
 //! the listing endpoints of subsystems that report their current state (`targets`, `rules`,
 //! `alerts`, `alertmanagers`, `metadata`, `query_exemplars`). Targets come from the scrape
-//! manager; subsystems not built yet (rules, alerting, exemplars) answer with the empty lists
-//! Prometheus gives when nothing is configured.
+//! manager, rules, alerts and Alertmanagers from the rule manager; what is not stored yet
+//! (metric metadata, exemplars) answers with the empty lists Prometheus gives when it has none.
 
 use super::{ApiError, ApiState, Params, json, parse_time, success};
 use axum::body::Bytes;
@@ -310,20 +310,83 @@ pub async fn targets_metadata() -> Response {
     success("[]", &[], &[])
 }
 
-pub async fn rules() -> Response {
-    success(r#"{"groups":[]}"#, &[], &[])
-}
-
-pub async fn alerts() -> Response {
-    success(r#"{"alerts":[]}"#, &[], &[])
-}
-
-pub async fn alertmanagers() -> Response {
-    success(
-        r#"{"activeAlertmanagers":[],"droppedAlertmanagers":[]}"#,
+/// `/api/v1/rules?type=alert|record&rule_name[]=&rule_group[]=&file[]=&exclude_alerts=`.
+pub async fn rules(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref(), &headers, &Bytes::new());
+    let kind = match p.get("type").unwrap_or("") {
+        "" => None,
+        "alert" => Some(rules::RuleKindView::Alerting),
+        "record" => Some(rules::RuleKindView::Recording),
+        other => {
+            return Err(ApiError::bad_data(format!(
+                "invalid query parameter type='{other}'"
+            )));
+        }
+    };
+    let exclude_alerts = match p.get("exclude_alerts").unwrap_or("") {
+        "" | "false" | "0" => false,
+        "true" | "1" => true,
+        other => {
+            return Err(ApiError::bad_data(format!(
+                "parse exclude_alerts: strconv.ParseBool: parsing {other:?}: invalid syntax"
+            )));
+        }
+    };
+    let Some(rm) = state.rules.get() else {
+        return Ok(success(r#"{"groups":[]}"#, &[], &[]));
+    };
+    let names: Vec<&str> = p.all("rule_name[]");
+    let group_names: Vec<&str> = p.all("rule_group[]");
+    let files: Vec<&str> = p.all("file[]");
+    let mut groups = rm.rule_groups().await;
+    groups.retain(|g| {
+        (group_names.is_empty() || group_names.contains(&g.name.as_str()))
+            && (files.is_empty() || files.contains(&g.file.as_str()))
+    });
+    if !names.is_empty() {
+        for g in &mut groups {
+            g.rules.retain(|r| names.contains(&r.name.as_str()));
+        }
+        groups.retain(|g| !g.rules.is_empty());
+    }
+    Ok(success(
+        &rules::api::rules_json(&groups, kind, exclude_alerts).to_string(),
         &[],
         &[],
-    )
+    ))
+}
+
+/// `/api/v1/alerts`: every active alert of every alerting rule.
+pub async fn alerts(State(state): State<Arc<ApiState>>) -> Response {
+    match state.rules.get() {
+        Some(rm) => success(
+            &rules::api::alerts_json(&rm.alerts().await).to_string(),
+            &[],
+            &[],
+        ),
+        None => success(r#"{"alerts":[]}"#, &[], &[]),
+    }
+}
+
+/// `/api/v1/alertmanagers`: the Alertmanager endpoints alerts are sent to.
+pub async fn alertmanagers(State(state): State<Arc<ApiState>>) -> Response {
+    let mut out = String::from(r#"{"activeAlertmanagers":["#);
+    if let Some(rm) = state.rules.get() {
+        for (i, url) in rm.notifier().alertmanagers().iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(r#"{"url":"#);
+            json::string(&mut out, url);
+            out.push('}');
+        }
+    }
+    out.push_str(r#"],"droppedAlertmanagers":[]}"#);
+    success(&out, &[], &[])
 }
 
 pub async fn buildinfo() -> Response {

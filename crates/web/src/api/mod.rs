@@ -80,6 +80,8 @@ pub struct ApiState {
     pub(crate) scrape: OnceLock<scrape::ScrapeManager>,
     /// `--web.federate.max-series`: the most series one `/federate` answer may hold (0: any).
     federate_max_series: std::sync::atomic::AtomicUsize,
+    /// The rule manager (`/api/v1/rules`, `alerts`, `alertmanagers`).
+    pub(crate) rules: OnceLock<Arc<rules::RuleManager>>,
     /// `--web.enable-admin-api`.
     admin_enabled: std::sync::atomic::AtomicBool,
     /// The loaded configuration with secrets hidden, for `/api/v1/status/config`.
@@ -95,6 +97,7 @@ impl ApiState {
             start_time_ms: model::sample::now_ms(),
             scrape: OnceLock::new(),
             federate_max_series: std::sync::atomic::AtomicUsize::new(0),
+            rules: OnceLock::new(),
             admin_enabled: std::sync::atomic::AtomicBool::new(false),
             config_yaml: std::sync::RwLock::new(String::new()),
         })
@@ -110,6 +113,11 @@ impl ApiState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Makes rules, alerts and Alertmanagers visible in the API.
+    pub fn set_rule_manager(&self, m: Arc<rules::RuleManager>) {
+        let _ = self.rules.set(m);
     }
 
     /// Enables the TSDB admin endpoints (`--web.enable-admin-api`).
