@@ -262,10 +262,12 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     };
     // Remote write reads the WAL; its queues start before compaction may truncate the WAL,
     // and truncation keeps every segment a queue (running, or saved on disk) still needs.
-    let remote_write = Arc::new(remote::RemoteStorage::new(remote::RemoteWriteOptions::new(
+    let mut rw_options = remote::RemoteWriteOptions::new(
         &opts.storage_tsdb_path,
         &format!("Meridian/{}", env!("CARGO_PKG_VERSION")),
-    )));
+    );
+    rw_options.flush_deadline = opts.remote_flush_deadline.as_std();
+    let remote_write = Arc::new(remote::RemoteStorage::new(rw_options));
     forget_unconfigured_queues(&opts.storage_tsdb_path.join("remote"), &current);
     if let Err(e) = apply_remote_write(&remote_write, &current).await {
         error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
