@@ -70,7 +70,19 @@ fn write_unary(f: &mut Formatter<'_>, u: &Unary) -> fmt::Result {
 }
 
 fn write_binary(f: &mut Formatter<'_>, b: &Binary) -> fmt::Result {
-    Display::fmt(&b.lhs, f)?;
+    // A literal printed with a sign (`+Inf`, a negative number) on the left of `^` would read
+    // back as a unary operator applied to the whole power (`-2 ^ 2` is `-(2 ^ 2)`), so it
+    // keeps parentheses; everything else prints as is.
+    if let (BinaryOp::Pow, Expr::NumberLiteral(n)) = (b.op, &b.lhs)
+        && (n.value.is_sign_negative() || n.value == f64::INFINITY)
+        && !n.value.is_nan()
+    {
+        f.write_char('(')?;
+        Display::fmt(&b.lhs, f)?;
+        f.write_char(')')?;
+    } else {
+        Display::fmt(&b.lhs, f)?;
+    }
     write_binary_operator(f, b)?;
     Display::fmt(&b.rhs, f)
 }

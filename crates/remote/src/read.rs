@@ -48,10 +48,12 @@ pub fn read_frames(mut body: &[u8]) -> Result<Vec<ChunkedReadResponse>, DecodeEr
     let mut out = Vec::new();
     while !body.is_empty() {
         let len = prost::encoding::decode_varint(&mut body)
-            .map_err(|e| DecodeError::Protobuf(e.to_string()))? as usize;
-        if body.len() < 4 + len {
-            return Err(DecodeError::Protobuf("truncated frame".into()));
-        }
+            .map_err(|e| DecodeError::Protobuf(e.to_string()))?;
+        // The length comes from outside: compare without overflowing.
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| body.len().saturating_sub(4) >= *l && body.len() >= 4)
+            .ok_or_else(|| DecodeError::Protobuf("truncated frame".into()))?;
         let crc = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
         let data = &body[4..4 + len];
         if crc32c::crc32c(data) != crc {
@@ -95,5 +97,10 @@ mod tests {
         body[last] ^= 1;
         assert!(read_frames(&body).is_err());
         assert!(read_frames(&body[..5]).is_err());
+        // A length near the top of the range (a fuzzer find) is an error, not an overflow.
+        let mut huge = Vec::new();
+        prost::encoding::encode_varint(u64::MAX - 1, &mut huge);
+        huge.extend_from_slice(&[0; 8]);
+        assert!(read_frames(&huge).is_err());
     }
 }
