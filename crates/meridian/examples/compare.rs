@@ -147,6 +147,20 @@ impl Server {
     }
 }
 
+/// Resident memory of process `pid` in bytes (0 when it cannot be read).
+fn rss_of(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb * 1024.0)
+}
+
 fn clock_ticks_per_second() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -677,7 +691,23 @@ fn main() {
         percent_encode(r#"{__name__=~".+"}"#)
     );
     let mut fed = [(0.0, 0.0, 0usize); 2];
+    let mut fed_peak = [0.0f64; 2];
     for (i, s) in servers.iter().enumerate() {
+        // Peak resident memory while federating, sampled every 10 ms, above the level before.
+        let pid = s.child.id();
+        let before = s.rss_bytes();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut peak = 0.0f64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    peak = peak.max(rss_of(pid));
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                peak
+            })
+        };
         let cpu0 = s.cpu_seconds();
         let times = (0..args.runs.min(3))
             .map(|_| {
@@ -696,7 +726,15 @@ fn main() {
             .collect();
         fed[i].0 = median(times);
         fed[i].1 = (s.cpu_seconds() - cpu0) / args.runs.min(3) as f64;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        fed_peak[i] = (sampler.join().unwrap_or(0.0) - before).max(0.0);
     }
+    add(
+        "federate all series: peak RSS growth per series",
+        fed_peak[0] / args.series as f64,
+        fed_peak[1] / args.series as f64,
+        "bytes",
+    );
     add(
         "federate all series (gzip): latency",
         fed[0].0,
