@@ -2,6 +2,9 @@
 //! `match[]` selector, in the text format, grouped by metric name with a `# TYPE` line per
 //! family, external labels added where a series lacks them, stale series left out. The body is
 //! encoded and sent in 64 KiB pieces, gzip-compressed when the client accepts it (scrapers do).
+//! Without `--web.federate.max-series` the answer is produced while the storage is read, so
+//! memory does not grow with the number of series; with a cap, the matching series are
+//! gathered first so that a refusal can still be a 422.
 
 use crate::api::{ApiState, Params};
 use axum::body::Bytes;
@@ -47,9 +50,13 @@ pub async fn federate(
     let lookback = state.engine.options().lookback_delta;
     let now = model::sample::now_ms();
     let gzip = accepts_gzip(&headers);
-    // The newest samples are gathered first (a storage error still gets a 500), then encoded
-    // and sent in pieces, so the response starts early and is never held whole in memory.
     let max_series = state.federate_max_series();
+    if max_series == 0 {
+        // No cap to enforce before answering: stream straight from the storage.
+        return streamed(storage, selectors, external, now, lookback, gzip);
+    }
+    // With a cap, the newest samples are gathered first (so that a refusal or a storage
+    // error still gets its status code), then encoded and sent in pieces.
     let gathered = tokio::task::spawn_blocking(move || {
         latest_samples(&*storage, &selectors, now, lookback, max_series)
     })
@@ -188,6 +195,135 @@ fn latest_samples(
 
 /// Pieces of roughly this many bytes are handed to the HTTP connection.
 const PIECE: usize = 64 * 1024;
+
+/// The answer built while reading: the matching series come from the storage sorted by
+/// labels (so by metric name first), the selectors' streams are merged with duplicates
+/// dropped, and each series' newest sample is encoded and sent as it is found. Memory is
+/// bounded by the set of metric names seen (for the `# TYPE` lines), whatever the number of
+/// series. A storage error after the headers went out cuts the response short.
+fn streamed(
+    storage: Arc<dyn crate::api::ApiStorage>,
+    selectors: Vec<Vec<model::matcher::Matcher>>,
+    external: Labels,
+    now: i64,
+    lookback: i64,
+    gzip: bool,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = stream_series(&*storage, &selectors, &external, now, lookback, gzip, &tx) {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let body = axum::body::Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async {
+        rx.recv().await.map(|piece| (piece, rx))
+    }));
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response();
+    if gzip {
+        resp.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
+    resp
+}
+
+fn stream_series(
+    storage: &dyn crate::api::ApiStorage,
+    selectors: &[Vec<model::matcher::Matcher>],
+    external: &Labels,
+    now: i64,
+    lookback: i64,
+    gzip: bool,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<(), String> {
+    let q = storage
+        .querier(now - lookback + 1, now)
+        .map_err(|e| e.to_string())?;
+    let mut streams = Vec::with_capacity(selectors.len());
+    for m in selectors {
+        streams.push(
+            q.select(true, None, m)
+                .map_err(|e| e.to_string())?
+                .peekable(),
+        );
+    }
+    let mut sink = Sink {
+        tx,
+        zip: gzip
+            .then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())),
+    };
+    let mut text = Vec::with_capacity(PIECE + 4096);
+    // Names that already had their `# TYPE` line: a family split by a series whose labels sort
+    // before `__name__` continues without a second one (a second TYPE line is an error).
+    let mut typed: std::collections::HashSet<String> = std::collections::HashSet::new();
+    loop {
+        // The stream whose next series has the smallest label set.
+        let mut best: Option<(usize, Labels)> = None;
+        for (i, st) in streams.iter_mut().enumerate() {
+            match st.peek() {
+                Some(Err(_)) => {
+                    if let Some(Err(e)) = st.next() {
+                        return Err(e.to_string());
+                    }
+                }
+                Some(Ok(s)) if best.as_ref().is_none_or(|(_, l)| s.labels < *l) => {
+                    best = Some((i, s.labels.clone()));
+                }
+                Some(Ok(_)) | None => {}
+            }
+        }
+        let Some((i, labels)) = best else { break };
+        let Some(Ok(series)) = streams[i].next() else {
+            continue;
+        };
+        // The same series selected by other selectors is answered once.
+        for (j, st) in streams.iter_mut().enumerate() {
+            while j != i && matches!(st.peek(), Some(Ok(s)) if s.labels == labels) {
+                st.next();
+            }
+        }
+        let mut it = series.samples;
+        let mut last = None;
+        while let Some(kind) = it.next() {
+            if kind == ValueKind::Float {
+                last = Some(it.at());
+            }
+        }
+        let Some((t, v)) = last else { continue };
+        if is_stale_nan(v) {
+            continue;
+        }
+        let name = labels.metric_name().unwrap_or("");
+        let mut enc = TextEncoder::new(&mut text);
+        if !typed.contains(name) {
+            enc.metric_type(name, MetricType::Unknown);
+            typed.insert(name.to_string());
+        }
+        let shown = with_external(&labels, external);
+        enc.sample_parts(
+            name,
+            shown
+                .iter()
+                .filter(|l| l.name.as_str() != METRIC_NAME)
+                .map(|l| (l.name.as_str(), l.value.as_str())),
+            v,
+            Some(t),
+        );
+        if text.len() >= PIECE && !sink.send(&mut text, false) {
+            return Ok(());
+        }
+    }
+    sink.send(&mut text, true);
+    Ok(())
+}
 
 /// Where encoded text goes: straight to the client, or through gzip first.
 struct Sink<'a> {

@@ -515,6 +515,38 @@ async fn remote_write_2_0_receiver() {
     );
 }
 
+#[tokio::test]
+async fn federate_stream_types_each_family_once() {
+    let (r, mem) = app(false);
+    let now = model::sample::now_ms();
+    // `A` sorts before `__name__`, so the storage's label order interleaves the families.
+    for (labels, v) in [
+        (vec![("A", "1"), ("__name__", "zz_metric")], 1.0),
+        (vec![("__name__", "aa_metric"), ("x", "1")], 2.0),
+        (vec![("__name__", "zz_metric"), ("x", "2")], 3.0),
+    ] {
+        let l = Labels::from_pairs(labels).unwrap();
+        mem.insert_samples(&l, [(now - 1000, Value::Float(v))]);
+    }
+    let (code, body) = get(&r, "/federate?match[]=%7B__name__%3D~%22.%2B_metric%22%7D").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        body.matches("# TYPE zz_metric untyped").count(),
+        1,
+        "{body}"
+    );
+    assert_eq!(
+        body.matches("# TYPE aa_metric untyped").count(),
+        1,
+        "{body}"
+    );
+    assert_eq!(
+        body.lines().filter(|l| !l.starts_with('#')).count(),
+        3,
+        "{body}"
+    );
+}
+
 /// One series for a write request: its label pairs and its (timestamp ms, value) samples.
 type TestSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 
