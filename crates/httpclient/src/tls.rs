@@ -21,19 +21,27 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-/// What identifies one version of a file: its modification time and length.
+/// What identifies one version of a file: its modification time, length, inode and change
+/// time. Modification times are coarse (a replacement within the same clock tick, with the
+/// same length — two certificates of the same key type — would look unchanged); a file
+/// replaced by rename has a new inode, and any write moves the change time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
     modified: Option<SystemTime>,
     len: u64,
+    inode: u64,
+    changed_ns: i64,
 }
 
 /// The stamp of `path`, or `None` when it cannot be read (then nothing is reloaded).
 pub fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
     Some(Stamp {
         modified: meta.modified().ok(),
         len: meta.len(),
+        inode: meta.ino(),
+        changed_ns: meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
     })
 }
 
