@@ -2,9 +2,9 @@
 //! `match[]` selector, in the text format, grouped by metric name with a `# TYPE` line per
 //! family, external labels added where a series lacks them, stale series left out. The body is
 //! encoded and sent in 64 KiB pieces, gzip-compressed when the client accepts it (scrapers do).
-//! Without `--web.federate.max-series` the answer is produced while the storage is read, so
-//! memory does not grow with the number of series; with a cap, the matching series are
-//! gathered first so that a refusal can still be a 422.
+//! Without `--web.federate.max-series` the answer is produced while the storage is read and
+//! never held whole (the storage's select still snapshots the matching series); with a cap,
+//! the newest samples are gathered first so that a refusal can still be a 422.
 
 use crate::api::{ApiState, Params};
 use axum::body::Bytes;
@@ -198,9 +198,9 @@ const PIECE: usize = 64 * 1024;
 
 /// The answer built while reading: the matching series come from the storage sorted by
 /// labels (so by metric name first), the selectors' streams are merged with duplicates
-/// dropped, and each series' newest sample is encoded and sent as it is found. Memory is
-/// bounded by the set of metric names seen (for the `# TYPE` lines), whatever the number of
-/// series. A storage error after the headers went out cuts the response short.
+/// dropped, and each series' newest sample is encoded and sent as it is found. Beyond what the
+/// storage's select holds, memory is the set of metric names seen (for the `# TYPE` lines).
+/// A storage error after the headers went out cuts the response short.
 fn streamed(
     storage: Arc<dyn crate::api::ApiStorage>,
     selectors: Vec<Vec<model::matcher::Matcher>>,
