@@ -145,7 +145,7 @@ fn run_inner(opts: DemoOptions) -> Result<(), String> {
     let mut federate = String::new();
     for (i, c) in clusters.iter().enumerate().take(2) {
         federate.push_str(&format!(
-            "  - job_name: federate-{c}\n    honor_labels: true\n    metrics_path: /federate\n    params:\n      'match[]': ['{{job=\"app\"}}']\n    scheme: https\n    tls_config:\n      ca_file: {ca}\n    basic_auth:\n      username: {USER}\n      password_file: {pw}\n    static_configs:\n      - targets: ['{addr}']\n",
+            "  - job_name: federate-{c}\n    honor_labels: true\n    track_timestamps_staleness: true\n    metrics_path: /federate\n    params:\n      'match[]': ['{{job=\"app\"}}']\n    scheme: https\n    tls_config:\n      ca_file: {ca}\n    basic_auth:\n      username: {USER}\n      password_file: {pw}\n    static_configs:\n      - targets: ['{addr}']\n",
             ca = files.ca.display(),
             pw = files.password.display(),
             addr = addrs[i],
