@@ -132,21 +132,7 @@ fn start_prometheus_at(
     addr: SocketAddr,
     extra: &[&str],
 ) -> Proc {
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(&cfg, config).unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
-        .arg(format!("--web.listen-address={addr}"))
-        .arg("--web.enable-remote-write-receiver")
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the real Prometheus must be installed (scripts/test installs Debian's prometheus package)");
-    let p = Proc { child, addr };
-    wait_ready(addr);
-    p
+    start_server(Peer::Prometheus, dir, config, addr, extra)
 }
 
 fn start_meridian(dir: &std::path::Path, config: &str) -> Proc {
@@ -163,13 +149,39 @@ fn start_meridian_at(
     addr: SocketAddr,
     extra: &[&str],
 ) -> Proc {
-    let cfg = dir.join("meridian.yml");
+    start_server(Peer::Meridian, dir, config, addr, extra)
+}
+
+/// Which server a test starts; both take the same flags.
+#[derive(Clone, Copy)]
+enum Peer {
+    Prometheus,
+    Meridian,
+}
+
+/// Starts `peer` on `addr` with `config` and its data in `dir`, remote-write receiver on, and
+/// waits until it is ready.
+fn start_server(
+    peer: Peer,
+    dir: &std::path::Path,
+    config: &str,
+    addr: SocketAddr,
+    extra: &[&str],
+) -> Proc {
+    let (program, name) = match peer {
+        Peer::Prometheus => ("prometheus", "prom"),
+        Peer::Meridian => (MERIDIAN, "meridian"),
+    };
+    let cfg = dir.join(match peer {
+        Peer::Prometheus => "prometheus.yml",
+        Peer::Meridian => "meridian.yml",
+    });
     std::fs::write(&cfg, config).unwrap();
-    let child = Command::new(MERIDIAN)
+    let child = Command::new(program)
         .arg(format!("--config.file={}", cfg.display()))
         .arg(format!(
             "--storage.tsdb.path={}",
-            dir.join("meridian-data").display()
+            dir.join(format!("{name}-data")).display()
         ))
         .arg(format!("--web.listen-address={addr}"))
         .arg("--web.enable-remote-write-receiver")
@@ -177,7 +189,9 @@ fn start_meridian_at(
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| {
+            panic!("starting {program} (scripts/test installs Debian's prometheus package): {e}")
+        });
     let p = Proc { child, addr };
     wait_ready(addr);
     p
