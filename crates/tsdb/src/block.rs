@@ -657,11 +657,7 @@ pub(crate) fn decode_chunk(
             "chunk encoding {encoding} (native histograms) is not supported in blocks yet"
         ));
     }
-    let mut it = XorIterator::new(data).map_err(|e| e.to_string())?;
-    while it.next_sample().map_err(|e| e.to_string())? {
-        buf.push(it.at());
-    }
-    Ok(())
+    crate::chunkenc::decode_into(data, buf).map_err(|e| e.to_string())
 }
 
 impl BlockSampleIterator {

@@ -473,12 +473,19 @@ pub fn put_varint(buf: &mut [u8; 10], x: i64) -> usize {
 
 /// Decodes a whole chunk into (timestamp, value) pairs.
 pub fn decode_all(chunk: &[u8]) -> Result<Vec<(Timestamp, f64)>, ChunkError> {
+    let mut out = Vec::new();
+    decode_into(chunk, &mut out)?;
+    Ok(out)
+}
+
+/// Appends every sample of an XOR chunk to `out` (which readers reuse chunk after chunk).
+pub fn decode_into(chunk: &[u8], out: &mut Vec<(Timestamp, f64)>) -> Result<(), ChunkError> {
     let mut it = XorIterator::new(chunk)?;
-    let mut out = Vec::with_capacity(usize::from(it.len()));
+    out.reserve(usize::from(it.len()));
     while it.next_sample()? {
         out.push(it.at());
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

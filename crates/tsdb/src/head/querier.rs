@@ -6,7 +6,6 @@
 
 use super::HeadInner;
 use super::series::FullChunk;
-use crate::chunkenc::XorIterator;
 use model::histogram::FloatHistogram;
 use model::matcher::Matcher;
 use model::sample::Timestamp;
@@ -188,11 +187,7 @@ impl HeadSampleIterator {
 }
 
 fn decode_into(bytes: &[u8], buf: &mut Vec<(Timestamp, f64)>) -> Result<(), String> {
-    let mut it = XorIterator::new(bytes).map_err(|e| e.to_string())?;
-    while it.next_sample().map_err(|e| e.to_string())? {
-        buf.push(it.at());
-    }
-    Ok(())
+    crate::chunkenc::decode_into(bytes, buf).map_err(|e| e.to_string())
 }
 
 impl SampleIterator for HeadSampleIterator {
