@@ -1,5 +1,6 @@
 //! Meridian's time-series database.
 //!
+//! - [`agent`]: the WAL-only storage of agent mode (`--agent`).
 //! - [`chunkenc`]: the XOR chunk codec (Prometheus encoding 1).
 //! - [`wal`]: the write-ahead log (Prometheus' segment and record formats) and its repair.
 //! - [`chunks_head`]: full head chunks in memory-mapped files.
@@ -10,6 +11,7 @@
 //! - [`db`]: the database directory: lock file, head, blocks, compaction, retention, and the
 //!   storage traits.
 
+pub mod agent;
 pub mod block;
 pub mod chunkenc;
 pub mod chunks;
@@ -22,4 +24,5 @@ pub mod index;
 pub mod tombstones;
 pub mod wal;
 
+pub use agent::{AgentDb, AgentOptions};
 pub use db::{CompactReport, Db, DbOptions, DbStats};

@@ -257,3 +257,61 @@ fn corrupt_wal_tail_is_repaired_on_start() {
         0
     );
 }
+
+#[test]
+fn sorted_select_merges_many_runs_in_label_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    // More series than one sort run holds, created in an order unrelated to label order, with
+    // label sets of different lengths and shared prefixes.
+    let n = 40_000usize;
+    let mut app = db.appender();
+    for i in 0..n {
+        let k = (i * 7919) % n;
+        let mut pairs = vec![
+            ("__name__", format!("m{}", k % 3)),
+            ("instance", format!("host-{}", k / 7)),
+        ];
+        if k.is_multiple_of(5) {
+            pairs.push(("zone", format!("z{}", k % 11)));
+        } else {
+            pairs.push(("job", format!("j{}", k % 4)));
+        }
+        app.append(None, &Labels::from_pairs(pairs).unwrap(), 1_000, k as f64)
+            .unwrap();
+    }
+    app.commit().unwrap();
+    // A series with no sample in the range is left out.
+    let mut app = db.appender();
+    app.append(None, &series("late", 1), 5_000_000, 1.0)
+        .unwrap();
+    app.commit().unwrap();
+
+    let all = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
+    let got = read_all(&db, &all, 0, 2_000);
+    assert_eq!(got.len(), n);
+    let labels: Vec<&Labels> = got.iter().map(|(l, _)| l).collect();
+    let mut expected = labels.clone();
+    expected.sort();
+    assert!(labels == expected, "series are not in label order");
+    assert!(got.iter().all(|(_, s)| s.len() == 1 && s[0].0 == 1_000));
+
+    // Unsorted: the same set.
+    let q = db.querier(0, 2_000).unwrap();
+    let mut unsorted: Vec<Labels> = q
+        .select(false, None, &all)
+        .unwrap()
+        .map(|s| s.unwrap().labels)
+        .collect();
+    unsorted.sort();
+    assert_eq!(unsorted.iter().collect::<Vec<_>>(), expected);
+
+    // Label names and values under matchers.
+    let zone = [Matcher::new(MatchOp::RegexMatch, "zone", "z1|z2").unwrap()];
+    assert_eq!(q.label_values("zone", &zone).unwrap(), vec!["z1", "z2"]);
+    assert_eq!(
+        q.label_names(&zone).unwrap(),
+        vec!["__name__", "instance", "zone"]
+    );
+    assert_eq!(q.label_values("job", &zone).unwrap(), Vec::<String>::new());
+}

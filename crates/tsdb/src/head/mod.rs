@@ -21,6 +21,7 @@ mod appender;
 mod persist;
 pub(crate) mod postings;
 mod querier;
+mod readers;
 pub(crate) mod series;
 mod symbols;
 
@@ -106,6 +107,8 @@ pub(crate) struct HeadInner {
     /// The lowest WAL segment another reader (the remote-write queues) still needs; a
     /// checkpoint never deletes it or later segments.
     wal_floor: RwLock<Option<WalFloor>>,
+    /// Selects still reading; truncation waits for those reading what it drops.
+    readers: Arc<readers::Readers>,
 }
 
 /// Tells the head which WAL segment is the oldest still needed by a WAL reader.
@@ -172,6 +175,7 @@ impl Head {
                 stats: HeadStats::default(),
                 closed: AtomicBool::new(false),
                 wal_floor: RwLock::new(None),
+                readers: Arc::default(),
             }),
         };
         let wal_dir = dir.join("wal");
@@ -492,6 +496,14 @@ impl HeadInner {
             return Vec::new();
         }
         t.get(u64::from(id)).to_vec()
+    }
+
+    /// The live series among `ids`, taken under one lock.
+    fn get_many(&self, ids: &[u32]) -> Vec<Arc<MemSeries>> {
+        let series = self.series.read().unwrap_or_else(|e| e.into_inner());
+        ids.iter()
+            .filter_map(|id| series.get(id.checked_sub(1)? as usize).cloned().flatten())
+            .collect()
     }
 
     fn get(&self, id: u32) -> Option<Arc<MemSeries>> {

@@ -127,6 +127,14 @@ impl Head {
     pub fn truncate(&self, cut: Timestamp) -> io::Result<TruncateStats> {
         let inner = &self.inner;
         inner.min_valid_floor.fetch_max(cut, Ordering::AcqRel);
+        if !inner.readers.wait_below(cut) {
+            tracing::warn!(
+                cut,
+                readers = inner.readers.len(),
+                "head truncation waited {:?} for queries reading the range it drops; going ahead",
+                super::readers::MAX_WAIT
+            );
+        }
         let mut st = TruncateStats::default();
         let all: Vec<Arc<super::series::MemSeries>> = inner
             .series

@@ -60,6 +60,16 @@ impl Symbols {
             .unwrap_or_else(|| Sym::new(""))
     }
 
+    /// Runs `f` with a resolver to borrowed strings under one read lock: no reference counts
+    /// are touched, which matters when a sort compares label sets millions of times. Keep `f`
+    /// short, since interning a new string waits for it.
+    pub fn with_str<R>(&self, f: impl for<'a> FnOnce(&'a dyn Fn(u32) -> &'a str) -> R) -> R {
+        let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let strings: &[Sym] = &t.strings;
+        let resolve = |id: u32| -> &str { strings.get(id as usize).map_or("", |s| &**s) };
+        f(&resolve)
+    }
+
     /// Runs `f` with a resolver that reads many ids under one lock.
     pub fn with<R>(&self, f: impl FnOnce(&dyn Fn(u32) -> Sym) -> R) -> R {
         let t = self.table.read().unwrap_or_else(|e| e.into_inner());
