@@ -98,6 +98,39 @@ pub struct ServerOptions {
     #[arg(long = "storage.tsdb.max-block-duration", value_parser = parse_duration, hide = true)]
     pub max_block_duration: Option<model::duration::Duration>,
 
+    /// Run in agent mode: scrape and remote-write only, with a WAL-only storage under
+    /// `--storage.agent.path`; no queries, rules or alerts (as Prometheus' agent mode, which
+    /// 2.x enabled with `--enable-feature=agent`, also accepted here).
+    #[arg(long = "agent")]
+    pub agent: bool,
+
+    /// Base path of the agent's WAL (agent mode only).
+    #[arg(long = "storage.agent.path", default_value = "data-agent/")]
+    pub storage_agent_path: PathBuf,
+
+    /// Compress the agent's WAL records with snappy (agent mode only).
+    #[arg(long = "storage.agent.wal-compression", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub agent_wal_compression: bool,
+
+    /// Series without a sample for this long leave the agent's memory and, once no queue
+    /// needs their segments, its WAL (agent mode only; default 5m).
+    #[arg(long = "storage.agent.retention.min-time", value_parser = parse_duration)]
+    pub agent_retention_min_time: Option<model::duration::Duration>,
+
+    /// Upper bound of the above (agent mode only; default 4h). Unlike Prometheus, segments a
+    /// remote-write queue still needs are never deleted by age here: each queue's own
+    /// `retention_max_age`/`retention_max_size` bound what an unreachable receiver keeps.
+    #[arg(long = "storage.agent.retention.max-time", value_parser = parse_duration)]
+    pub agent_retention_max_time: Option<model::duration::Duration>,
+
+    /// Accepted for Prometheus compatibility: Meridian always locks its data directory.
+    #[arg(long = "storage.agent.use-lockfile")]
+    pub agent_use_lockfile: bool,
+
+    /// How often the agent folds WAL segments no queue needs into a checkpoint.
+    #[arg(long = "storage.agent.wal-truncate-frequency", default_value = "2h", value_parser = parse_duration, hide = true)]
+    pub agent_truncate_frequency: model::duration::Duration,
+
     /// Address to listen on for the web interface and API.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen_address: SocketAddr,
@@ -275,6 +308,26 @@ impl ServerOptions {
         o
     }
 
+    /// Agent mode: `--agent`, or Prometheus 2.x's `--enable-feature=agent`.
+    pub fn is_agent(&self) -> bool {
+        self.agent || self.enable_feature.iter().any(|f| f == "agent")
+    }
+
+    /// The agent storage settings the flags describe.
+    pub fn agent_options(&self) -> tsdb::AgentOptions {
+        let d = tsdb::AgentOptions::default();
+        tsdb::AgentOptions {
+            wal_compression: self.agent_wal_compression,
+            min_wal_time: self
+                .agent_retention_min_time
+                .map_or(d.min_wal_time, |t| t.as_std()),
+            max_wal_time: self
+                .agent_retention_max_time
+                .map_or(d.max_wal_time, |t| t.as_std()),
+            ..d
+        }
+    }
+
     /// The flags as `/api/v1/status/flags` lists them.
     pub fn flag_values(&self) -> Vec<(String, String)> {
         vec![
@@ -312,6 +365,11 @@ impl ServerOptions {
                 self.notification_queue_capacity.to_string(),
             ),
             ("enable-feature".into(), self.enable_feature.join(",")),
+            ("agent".into(), self.is_agent().to_string()),
+            (
+                "storage.agent.path".into(),
+                self.storage_agent_path.display().to_string(),
+            ),
             (
                 "web.enable-admin-api".into(),
                 self.enable_admin_api.to_string(),

@@ -3,6 +3,7 @@
 //! `server` is the default, so `meridian --config.file=x.yml` behaves like
 //! `prometheus --config.file=x.yml`. Flag names are Prometheus' own.
 
+mod agent;
 mod check;
 mod cli;
 mod demo;

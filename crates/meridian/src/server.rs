@@ -1,6 +1,10 @@
 //! `meridian server`: loads the configuration, serves HTTP, and runs the control loop that
 //! handles reloads (SIGHUP, `POST /-/reload`) and shutdown (SIGTERM, SIGINT, `POST /-/quit`).
 //!
+//! In agent mode (`--agent`) the storage is the agent's WAL under `--storage.agent.path`
+//! instead of the database, the configuration may not hold rules, alerting or remote read,
+//! and the API refuses reads of local data (see `agent.rs`).
+//!
 //! A configuration that fails to load at start-up stops the server with exit code 1; at a
 //! reload it is reported and the running configuration stays, as in Prometheus. The storage
 //! (`--storage.tsdb.path`) is opened, and its WAL replayed, before the server reports ready;
@@ -119,6 +123,74 @@ impl web::MetricsSource for RemoteWriteMetrics {
 }
 
 /// The configuration file with secrets hidden, for `/api/v1/status/config`.
+/// What the server stores samples in: the database, or in agent mode the WAL-only storage.
+#[derive(Clone)]
+enum Store {
+    Db(Arc<tsdb::Db>),
+    Agent(tsdb::AgentDb),
+}
+
+impl Store {
+    /// Opens the storage the flags select, replaying its WAL.
+    fn open(opts: &ServerOptions) -> Result<Store, String> {
+        if opts.is_agent() {
+            tsdb::AgentDb::open(&opts.storage_agent_path, opts.agent_options())
+                .map(Store::Agent)
+                .map_err(|e| e.to_string())
+        } else {
+            tsdb::Db::open(&opts.storage_tsdb_path, opts.db_options())
+                .map(|db| Store::Db(Arc::new(db)))
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    fn appendable(&self) -> Arc<dyn storage::Appendable> {
+        match self {
+            Store::Db(db) => db.clone(),
+            Store::Agent(a) => Arc::new(a.clone()),
+        }
+    }
+
+    /// What rules read: the database, or (agent mode, where rules are refused by the
+    /// configuration check) a storage that answers no reads.
+    fn queryable(&self) -> Arc<dyn storage::Queryable> {
+        match self {
+            Store::Db(db) => db.clone(),
+            Store::Agent(a) => Arc::new(crate::agent::AgentStorage(a.clone())),
+        }
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        match self {
+            Store::Db(db) => db.sync(),
+            Store::Agent(a) => a.sync(),
+        }
+    }
+
+    fn close(&self) -> Result<(), String> {
+        match self {
+            Store::Db(db) => db.close().map_err(|e| e.to_string()),
+            Store::Agent(a) => a.close().map_err(|e| e.to_string()),
+        }
+    }
+
+    fn set_wal_floor(&self, floor: tsdb::head::WalFloor) {
+        match self {
+            Store::Db(db) => db.head().set_wal_floor(floor),
+            Store::Agent(a) => a.set_wal_floor(floor),
+        }
+    }
+
+    /// The periodic upkeep: compaction, retention and WAL truncation for the database; WAL
+    /// truncation for the agent.
+    fn maintain(&self) -> Result<(), String> {
+        match self {
+            Store::Db(db) => db.compact().map(|_| ()).map_err(|e| e.to_string()),
+            Store::Agent(a) => a.truncate().map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 fn shown_config(opts: &ServerOptions) -> String {
     std::fs::read_to_string(&opts.config_file)
         .map_err(|e| e.to_string())
@@ -128,6 +200,10 @@ fn shown_config(opts: &ServerOptions) -> String {
 
 fn load_config(opts: &ServerOptions) -> Result<Arc<config::Config>, String> {
     let cfg = config::Config::load(&opts.config_file).map_err(|e| e.to_string())?;
+    if opts.is_agent() {
+        crate::agent::check_config(&cfg)
+            .map_err(|e| format!("{}: {e}", opts.config_file.display()))?;
+    }
     info!(filename = %opts.config_file.display(), "Completed loading of configuration file");
     Ok(Arc::new(cfg))
 }
@@ -225,10 +301,9 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     };
     // The database replays its WAL before the server reports ready (HTTP is already up so
     // that /-/healthy answers during a long replay, as in Prometheus).
-    let dir = opts.storage_tsdb_path.clone();
-    let db_options = opts.db_options();
-    let db = match tokio::task::spawn_blocking(move || tsdb::Db::open(&dir, db_options)).await {
-        Ok(Ok(db)) => Arc::new(db),
+    let open_opts = opts.clone();
+    let store = match tokio::task::spawn_blocking(move || Store::open(&open_opts)).await {
+        Ok(Ok(store)) => store,
         Ok(Err(e)) => {
             error!(err = %e, "Opening storage failed");
             let _ = stop_tx.send(());
@@ -240,21 +315,38 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    metrics.add_source(Arc::new(crate::tsdb_metrics::TsdbMetrics(db.clone())));
-    state
-        .api()
-        .set_storage(Arc::new(crate::tsdb_metrics::ApiDb(db.clone())));
+    let data_dir = if opts.is_agent() {
+        opts.storage_agent_path.clone()
+    } else {
+        opts.storage_tsdb_path.clone()
+    };
+    match &store {
+        Store::Db(db) => {
+            metrics.add_source(Arc::new(crate::tsdb_metrics::TsdbMetrics(db.clone())));
+            state
+                .api()
+                .set_storage(Arc::new(crate::tsdb_metrics::ApiDb(db.clone())));
+        }
+        Store::Agent(a) => {
+            info!("Running in agent mode: scraping and remote write only");
+            state.api().set_agent(true);
+            metrics.add_source(Arc::new(crate::agent::AgentMetrics(a.clone())));
+            state
+                .api()
+                .set_storage(Arc::new(crate::agent::AgentStorage(a.clone())));
+        }
+    }
     // fsync policy: commits reach the kernel before they return (a crash of this process loses
     // nothing); the WAL is synced to the device every WAL_SYNC_INTERVAL and at shutdown, so a
     // power loss can cost at most that much of acknowledged data.
     let syncer = {
-        let db = db.clone();
+        let store = store.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(WAL_SYNC_INTERVAL);
             loop {
                 tick.tick().await;
-                let db = db.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.sync()).await {
+                let store = store.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.sync()).await {
                     error!(err = %e, "WAL sync failed");
                 }
             }
@@ -263,23 +355,23 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     // Remote write reads the WAL; its queues start before compaction may truncate the WAL,
     // and truncation keeps every segment a queue (running, or saved on disk) still needs.
     let mut rw_options = remote::RemoteWriteOptions::new(
-        &opts.storage_tsdb_path,
+        &data_dir,
         &format!("Meridian/{}", env!("CARGO_PKG_VERSION")),
     );
     rw_options.flush_deadline = opts.remote_flush_deadline.as_std();
     let remote_write = Arc::new(remote::RemoteStorage::new(rw_options));
-    forget_unconfigured_queues(&opts.storage_tsdb_path.join("remote"), &current);
+    forget_unconfigured_queues(&data_dir.join("remote"), &current);
     if let Err(e) = apply_remote_write(&remote_write, &current).await {
         error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
         syncer.abort();
-        let _ = db.close();
+        let _ = store.close();
         let _ = stop_tx.send(());
         return ExitCode::FAILURE;
     }
     {
         let rw = remote_write.clone();
-        let queues_dir = opts.storage_tsdb_path.join("remote");
-        db.head().set_wal_floor(Arc::new(move || {
+        let queues_dir = data_dir.join("remote");
+        store.set_wal_floor(Arc::new(move || {
             [
                 rw.lowest_needed(),
                 remote::lowest_saved_segment(&queues_dir),
@@ -290,17 +382,25 @@ async fn serve(opts: ServerOptions) -> ExitCode {
         }));
     }
     metrics.add_source(Arc::new(RemoteWriteMetrics(remote_write.clone())));
-    // Compaction (head → blocks, block merges, retention) runs every minute, as in Prometheus.
+    // Compaction (head → blocks, block merges, retention) runs every minute, as in
+    // Prometheus; the agent truncates its WAL every --storage.agent.wal-truncate-frequency.
     let compactor = {
-        let db = db.clone();
+        let store = store.clone();
+        let every = match &store {
+            Store::Db(_) => COMPACTION_INTERVAL,
+            Store::Agent(_) => opts
+                .agent_truncate_frequency
+                .as_std()
+                .max(std::time::Duration::from_secs(1)),
+        };
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(COMPACTION_INTERVAL);
+            let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let db = db.clone();
-                match tokio::task::spawn_blocking(move || db.compact()).await {
-                    Ok(Ok(_)) => {}
+                let store = store.clone();
+                match tokio::task::spawn_blocking(move || store.maintain()).await {
+                    Ok(Ok(())) => {}
                     Ok(Err(e)) => error!(err = %e, "compaction failed"),
                     Err(e) => error!(err = %e, "compaction task failed"),
                 }
@@ -309,25 +409,19 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     };
     // Scraping starts once the storage is open; a configuration the scrape manager cannot
     // apply (an HTTP client it cannot build) stops start-up, as it does in Prometheus.
-    let scrapes = scrape::ScrapeManager::new(
-        db.clone() as Arc<dyn storage::Appendable>,
-        scrape::ScrapeOptions::default(),
-    );
+    let scrapes = scrape::ScrapeManager::new(store.appendable(), scrape::ScrapeOptions::default());
     if let Err(e) = scrapes.apply_config(&current).await {
         error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
         syncer.abort();
         compactor.abort();
-        let _ = db.close();
+        let _ = store.close();
         let _ = stop_tx.send(());
         return ExitCode::FAILURE;
     }
     state.api().set_scrape_manager(scrapes.clone());
     // Rules evaluate against the database and write their results into it.
-    let mut rule_opts = rules::RuleManagerOptions::new(
-        engine.clone(),
-        db.clone() as Arc<dyn storage::Queryable>,
-        db.clone() as Arc<dyn storage::Appendable>,
-    );
+    let mut rule_opts =
+        rules::RuleManagerOptions::new(engine.clone(), store.queryable(), store.appendable());
     rule_opts.external_url = external_url(&opts);
     rule_opts.resend_delay = opts.rules_resend_delay.as_std();
     rule_opts.outage_tolerance = opts.rules_for_outage_tolerance.as_std();
@@ -339,7 +433,7 @@ async fn serve(opts: ServerOptions) -> ExitCode {
         scrapes.stop().await;
         syncer.abort();
         compactor.abort();
-        let _ = db.close();
+        let _ = store.close();
         let _ = stop_tx.send(());
         return ExitCode::FAILURE;
     }
@@ -397,7 +491,7 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     syncer.abort();
     // Closing waits for a compaction in progress.
     compactor.abort();
-    if let Err(e) = db.close() {
+    if let Err(e) = store.close() {
         error!(err = %e, "Closing storage failed");
     }
     let _ = stop_tx.send(());

@@ -1019,3 +1019,246 @@ fn meridian_remote_writes_2_0_to_meridian_across_an_outage() {
 fn meridian_remote_writes_to_the_real_prometheus_across_an_outage() {
     remote_write_across_an_outage(true, false);
 }
+
+/// Starts `peer` in agent mode (`--enable-feature=agent`, which both accept) with its WAL in
+/// `dir` and waits until it is ready.
+fn start_agent(peer: Peer, dir: &std::path::Path, config: &str, addr: SocketAddr) -> Proc {
+    let program = match peer {
+        Peer::Prometheus => "prometheus",
+        Peer::Meridian => MERIDIAN,
+    };
+    let cfg = dir.join("agent.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let child = Command::new(program)
+        .arg("--enable-feature=agent")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.agent.path={}",
+            dir.join("agent-data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {program}: {e}"));
+    let p = Proc { child, addr };
+    wait_ready(addr);
+    p
+}
+
+fn agent_config(exporter: SocketAddr, receiver: SocketAddr, name: &str) -> String {
+    format!(
+        "global:\n  scrape_interval: 1s\n  external_labels:\n    agent: {name}\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{exporter}']\nremote_write:\n  - url: http://{receiver}/api/v1/write\n    queue_config:\n      batch_send_deadline: 200ms\n      min_backoff: 100ms\n      max_backoff: 500ms\n"
+    )
+}
+
+/// The values of `app_requests_total{path="/a", agent=...}` the receiver holds, oldest first.
+fn received_values(receiver: SocketAddr, agent: &str) -> Vec<f64> {
+    let q = format!(r#"app_requests_total{{path="/a",agent="{agent}"}}[10m]"#);
+    let (code, body) = http(
+        receiver,
+        "GET",
+        &format!("/api/v1/query?query={}", encode(&q)),
+        &[],
+        b"",
+    );
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    v["data"]["result"]
+        .as_array()
+        .and_then(|r| r.first())
+        .and_then(|s| s["values"].as_array())
+        .map(|vals| {
+            vals.iter()
+                .filter_map(|p| p[1].as_str().and_then(|s| s.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Prometheus 2.42 and Meridian, both in agent mode, scrape their own exporter and
+/// remote-write to one receiver: both deliver every scrape; both refuse the same reads with
+/// the same status and body, and serve targets, flags and their own metrics.
+#[test]
+fn agent_mode_matches_the_real_prometheus_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rdir, pdir, mdir) = (
+        dir.path().join("receiver"),
+        dir.path().join("prom-agent"),
+        dir.path().join("meridian-agent"),
+    );
+    for d in [&rdir, &pdir, &mdir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let receiver = start_meridian(&rdir, IDLE_CONFIG);
+    let (pexp, mexp) = (start_exporter(), start_exporter());
+    let prom = start_agent(
+        Peer::Prometheus,
+        &pdir,
+        &agent_config(pexp, receiver.addr, "prom"),
+        free_addr(),
+    );
+    let meridian = start_agent(
+        Peer::Meridian,
+        &mdir,
+        &agent_config(mexp, receiver.addr, "meridian"),
+        free_addr(),
+    );
+    // Both deliver: each exporter counts its scrapes, so the receiver must hold 1, 2, 3, ...
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (p, m) = (
+            received_values(receiver.addr, "prom"),
+            received_values(receiver.addr, "meridian"),
+        );
+        if p.len() >= 5 && m.len() >= 5 {
+            for (name, vals) in [("prom", &p), ("meridian", &m)] {
+                let want: Vec<f64> = (1..=vals.len()).map(|i| i as f64).collect();
+                assert_eq!(vals, &want, "{name}: a scrape is missing or doubled");
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "agents did not deliver: prom {p:?}, meridian {m:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Reads of local data: same status, same body.
+    let refused = [
+        ("GET", "/api/v1/query?query=up"),
+        ("POST", "/api/v1/query?query=up"),
+        ("GET", "/api/v1/query_range?query=up&start=0&end=10&step=1"),
+        ("GET", "/api/v1/query?query=%28"),
+        ("GET", "/api/v1/series?match[]=up"),
+        ("GET", "/api/v1/labels"),
+        ("GET", "/api/v1/label/job/values"),
+        ("GET", "/api/v1/query_exemplars?query=up"),
+        ("GET", "/api/v1/rules"),
+        ("GET", "/api/v1/alerts"),
+        ("GET", "/api/v1/alertmanagers"),
+        ("GET", "/api/v1/status/tsdb"),
+        ("POST", "/api/v1/admin/tsdb/snapshot"),
+    ];
+    for (method, path) in refused {
+        let (pc, pb) = http(prom.addr, method, path, &[], b"");
+        let (mc, mb) = http(meridian.addr, method, path, &[], b"");
+        let (pb, mb) = (String::from_utf8_lossy(&pb), String::from_utf8_lossy(&mb));
+        assert_eq!((pc, pb.trim()), (mc, mb.trim()), "{method} {path}");
+        assert_eq!(mc, 422, "{method} {path}: {mb}");
+    }
+    // What still works: targets, status pages, self-metrics.
+    for addr in [prom.addr, meridian.addr] {
+        let (code, body) = http(addr, "GET", "/api/v1/targets", &[], b"");
+        assert_eq!(code, 200);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["data"]["activeTargets"][0]["health"], "up", "{addr}");
+        for path in [
+            "/api/v1/status/flags",
+            "/api/v1/status/config",
+            "/api/v1/status/buildinfo",
+            "/-/healthy",
+        ] {
+            assert_eq!(http(addr, "GET", path, &[], b"").0, 200, "{addr} {path}");
+        }
+    }
+    let (_, m) = http(meridian.addr, "GET", "/metrics", &[], b"");
+    let m = String::from_utf8_lossy(&m);
+    for metric in [
+        "prometheus_agent_active_series",
+        "prometheus_agent_samples_appended_total",
+        "prometheus_remote_storage_samples_total",
+    ] {
+        assert!(
+            m.lines()
+                .any(|l| l.starts_with(metric) && !l.ends_with(" 0")),
+            "{metric} missing or zero"
+        );
+    }
+    // Only a WAL on disk.
+    let data = mdir.join("agent-data");
+    assert!(data.join("wal").is_dir());
+    for e in std::fs::read_dir(&data).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        assert!(
+            ["wal", "lock", "remote"].contains(&name.as_str()),
+            "unexpected {name} in the agent's directory"
+        );
+    }
+}
+
+/// An agent whose receiver is down, restarted during the outage, delivers every scrape once
+/// the receiver is back.
+#[test]
+fn meridian_agent_loses_nothing_across_an_outage_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rdir, adir) = (dir.path().join("receiver"), dir.path().join("agent"));
+    std::fs::create_dir_all(&rdir).unwrap();
+    std::fs::create_dir_all(&adir).unwrap();
+    let raddr = free_addr();
+    let receiver = start_meridian_at(&rdir, IDLE_CONFIG, raddr, &[]);
+    let exporter = start_exporter();
+    let config = agent_config(exporter, raddr, "meridian");
+    let aaddr = free_addr();
+    let agent = start_agent(Peer::Meridian, &adir, &config, aaddr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received_values(raddr, "meridian").len() < 2 {
+        assert!(Instant::now() < deadline, "nothing arrived");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(receiver);
+    std::thread::sleep(Duration::from_secs(3));
+    drop(agent);
+    let agent = start_agent(Peer::Meridian, &adir, &config, aaddr);
+    std::thread::sleep(Duration::from_secs(3));
+    let receiver = start_meridian_at(&rdir, IDLE_CONFIG, raddr, &[]);
+    // Every scrape, before, during and after the outage, arrives once and in order.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let vals = received_values(receiver.addr, "meridian");
+        let want: Vec<f64> = (1..=vals.len()).map(|i| i as f64).collect();
+        assert_eq!(vals, want, "a scrape is missing or doubled");
+        if vals.len() >= 10 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} samples arrived",
+            vals.len()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(agent);
+}
+
+/// Agent mode refuses what needs local queries, as Prometheus' agent does.
+#[test]
+fn meridian_agent_refuses_rules_and_a_config_without_remote_write() {
+    let dir = tempfile::tempdir().unwrap();
+    for (config, want) in [
+        (
+            "rule_files: [r.yml]\nremote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n",
+            "field rule_files is not allowed in agent mode",
+        ),
+        (
+            "scrape_configs: []\n",
+            "at least one remote_write target must be specified in agent mode",
+        ),
+    ] {
+        let cfg = dir.path().join("agent.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let out = Command::new(MERIDIAN)
+            .arg("--agent")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.agent.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={}", free_addr()))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{err}");
+    }
+}

@@ -84,6 +84,9 @@ pub struct ApiState {
     pub(crate) rules: OnceLock<Arc<rules::RuleManager>>,
     /// `--web.enable-admin-api`.
     admin_enabled: std::sync::atomic::AtomicBool,
+    /// Agent mode (`--agent`): the endpoints that read the local storage or the rules answer
+    /// "unavailable with Prometheus Agent".
+    agent: std::sync::atomic::AtomicBool,
     /// The loaded configuration with secrets hidden, for `/api/v1/status/config`.
     config_yaml: std::sync::RwLock<String>,
 }
@@ -99,6 +102,7 @@ impl ApiState {
             federate_max_series: std::sync::atomic::AtomicUsize::new(0),
             rules: OnceLock::new(),
             admin_enabled: std::sync::atomic::AtomicBool::new(false),
+            agent: std::sync::atomic::AtomicBool::new(false),
             config_yaml: std::sync::RwLock::new(String::new()),
         })
     }
@@ -124,6 +128,15 @@ impl ApiState {
     pub fn set_admin_enabled(&self, on: bool) {
         self.admin_enabled
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Switches the API to agent mode (`--agent`).
+    pub fn set_agent(&self, on: bool) {
+        self.agent.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_agent(&self) -> bool {
+        self.agent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn admin_enabled(&self) -> bool {
@@ -179,13 +192,11 @@ impl ApiState {
 
 /// The API routes.
 pub fn router(state: Arc<ApiState>) -> Router {
-    Router::new()
+    // What needs the local storage's data or the rule manager; in agent mode these answer
+    // as Prometheus' agent does, before their parameters are even looked at.
+    let local = Router::new()
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
-        .route(
-            "/api/v1/format_query",
-            get(query::format).post(query::format),
-        )
         .route("/api/v1/series", get(meta::series).post(meta::series))
         .route("/api/v1/labels", get(meta::labels).post(meta::labels))
         .route("/api/v1/label/{name}/values", get(meta::label_values))
@@ -193,22 +204,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/v1/query_exemplars",
             get(meta::exemplars).post(meta::exemplars),
         )
-        .route("/api/v1/metadata", get(meta::metadata))
-        .route("/api/v1/targets", get(meta::targets))
-        .route("/api/v1/targets/metadata", get(meta::targets_metadata))
         .route("/api/v1/rules", get(meta::rules))
         .route("/api/v1/alerts", get(meta::alerts))
         .route("/api/v1/alertmanagers", get(meta::alertmanagers))
-        .route("/api/v1/status/buildinfo", get(meta::buildinfo))
-        .route("/api/v1/status/runtimeinfo", get(meta::runtimeinfo))
-        .route(
-            "/api/v1/parse_query",
-            get(parse_query::parse_query).post(parse_query::parse_query),
-        )
-        .route("/api/v1/status/config", get(meta::config))
-        .route("/api/v1/status/flags", get(meta::flags))
         .route("/api/v1/status/tsdb", get(meta::tsdb_status))
-        .route("/api/v1/status/walreplay", get(meta::walreplay))
         .route(
             "/api/v1/admin/tsdb/delete_series",
             post(admin::delete_series).put(admin::delete_series),
@@ -221,10 +220,45 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/v1/admin/tsdb/snapshot",
             post(admin::snapshot).put(admin::snapshot),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            unavailable_in_agent_mode,
+        ));
+    Router::new()
+        .route(
+            "/api/v1/format_query",
+            get(query::format).post(query::format),
+        )
+        .route("/api/v1/metadata", get(meta::metadata))
+        .route("/api/v1/targets", get(meta::targets))
+        .route("/api/v1/targets/metadata", get(meta::targets_metadata))
+        .route("/api/v1/status/buildinfo", get(meta::buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(meta::runtimeinfo))
+        .route(
+            "/api/v1/parse_query",
+            get(parse_query::parse_query).post(parse_query::parse_query),
+        )
+        .route("/api/v1/status/config", get(meta::config))
+        .route("/api/v1/status/flags", get(meta::flags))
+        .route("/api/v1/status/walreplay", get(meta::walreplay))
         .route("/api/v1/write", post(crate::remote_write::write))
         .route("/api/v1/read", post(crate::remote_read::read))
         .route("/federate", get(crate::federate::federate))
+        .merge(local)
         .with_state(state)
+}
+
+/// In agent mode, refuses a request for local data with Prometheus' agent error.
+async fn unavailable_in_agent_mode(
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.is_agent() {
+        return ApiError::new(ErrorType::Execution, "unavailable with Prometheus Agent")
+            .into_response();
+    }
+    next.run(req).await
 }
 
 /// Prometheus' API error types.
