@@ -88,6 +88,8 @@ pub struct QueueMetrics {
     pub records_samples: AtomicU64,
     pub records_other: AtomicU64,
     pub wal_corruptions: AtomicU64,
+    /// Series the WAL watcher currently knows (pruned at each new checkpoint).
+    pub series_tracked: AtomicU64,
     pub send_duration: DurationHistogram,
 }
 
@@ -118,6 +120,7 @@ impl QueueMetrics {
             records_samples: AtomicU64::new(0),
             records_other: AtomicU64::new(0),
             wal_corruptions: AtomicU64::new(0),
+            series_tracked: AtomicU64::new(0),
             send_duration: DurationHistogram::default(),
         }
     }
@@ -147,7 +150,7 @@ fn family(e: &mut TextEncoder<'_>, name: &str, help: &str, kind: MetricType) {
 /// Writes the families of all `queues` (each family once, one line per queue).
 pub fn write_queue_metrics(e: &mut TextEncoder<'_>, queues: &[&QueueMetrics]) {
     type Get = fn(&QueueMetrics) -> f64;
-    let simple: [(&str, &str, MetricType, Get); 18] = [
+    let simple: [(&str, &str, MetricType, Get); 19] = [
         (
             "prometheus_remote_storage_samples_in_total",
             "Samples read from the WAL by the queue.",
@@ -231,6 +234,12 @@ pub fn write_queue_metrics(e: &mut TextEncoder<'_>, queues: &[&QueueMetrics]) {
             "The oldest WAL segment this queue still needs (WAL truncation keeps it).",
             MetricType::Gauge,
             |m| m.lowest_needed_segment.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "meridian_remote_storage_series_tracked",
+            "Series the queue's WAL watcher knows; forgotten when a checkpoint no longer has them.",
+            MetricType::Gauge,
+            |m| m.series_tracked.load(Ordering::Relaxed) as f64,
         ),
         (
             "meridian_remote_storage_retained_wal_bytes",

@@ -106,11 +106,22 @@ pub fn latest_checkpoint(wal_dir: &Path) -> Option<(u32, PathBuf)> {
     best
 }
 
+/// A series the watcher knows.
+struct SeriesEntry {
+    info: Option<Arc<SeriesInfo>>,
+    seg: u32,
+}
+
 struct Watcher {
     shared: Arc<Shared>,
     opts: WatcherOptions,
     rules: SeriesRules,
-    series: FastMap<u64, Option<Arc<SeriesInfo>>>,
+    /// Series by WAL reference: what to send (`None`: dropped by relabeling) and the segment
+    /// of the newest record declaring it (a checkpoint counts as its last segment).
+    series: FastMap<u64, SeriesEntry>,
+    /// The newest checkpoint whose series this watcher has reconciled with its table.
+    checkpoint_seen: Option<u32>,
+    last_checkpoint_check: Instant,
     /// Done timestamps loaded at start; cleared once the watcher has caught up.
     filter: FastMap<u64, i64>,
     skip: (u32, u64),
@@ -136,6 +147,8 @@ pub(crate) fn run(
         opts,
         rules,
         series: FastMap::default(),
+        checkpoint_seen: None,
+        last_checkpoint_check: Instant::now(),
         filter,
         skip,
         samples: Vec::new(),
@@ -164,8 +177,9 @@ impl Watcher {
         let mut first_after_checkpoint = 0;
         if let Some((n, cp)) = latest_checkpoint(&dir) {
             let segs = list_segments(&cp).unwrap_or_default();
-            self.read_series_only(&cp, segs);
+            self.read_series_only(&cp, segs, Some(n));
             first_after_checkpoint = n.saturating_add(1);
+            self.checkpoint_seen = Some(n);
         }
         let segs = list_segments(&dir).unwrap_or_default();
         let mut start = start;
@@ -185,18 +199,21 @@ impl Watcher {
             .copied()
             .filter(|s| *s >= first_after_checkpoint && *s < start)
             .collect();
-        self.read_series_only(&dir, before);
+        self.read_series_only(&dir, before, None);
         start
     }
 
-    fn read_series_only(&mut self, dir: &Path, segments: Vec<u32>) {
+    /// Reads the series records of `segments` of `dir`; `checkpoint` is the checkpoint's
+    /// index when `dir` is one (its records count as declared in that segment).
+    fn read_series_only(&mut self, dir: &Path, segments: Vec<u32>, checkpoint: Option<u32>) {
         let mut r = WalReader::new(dir, segments);
         let mut buf = Vec::new();
         loop {
             match r.next_record(&mut buf) {
                 Ok(true) => {
                     if buf.first() == Some(&record::TYPE_SERIES) {
-                        self.handle_series(&buf);
+                        let seg = checkpoint.or(r.segment()).unwrap_or(0);
+                        self.handle_series(&buf, seg);
                     }
                 }
                 Ok(false) => return,
@@ -208,7 +225,7 @@ impl Watcher {
         }
     }
 
-    fn handle_series(&mut self, rec: &[u8]) {
+    fn handle_series(&mut self, rec: &[u8], seg: u32) {
         self.series_buf.clear();
         if let Err(e) = record::decode_series(rec, &mut self.series_buf, model::labels::Sym::new) {
             tracing::warn!(remote_name = %self.name(), err = %e, "undecodable series record skipped");
@@ -221,8 +238,12 @@ impl Watcher {
         let buf = std::mem::take(&mut self.series_buf);
         for s in &buf {
             let info = self.rules.apply(&s.labels);
-            self.series.insert(s.id, info);
+            self.series.insert(s.id, SeriesEntry { info, seg });
         }
+        self.shared
+            .metrics
+            .series_tracked
+            .store(self.series.len() as u64, Ordering::Relaxed);
         self.series_buf = buf;
     }
 
@@ -315,8 +336,13 @@ impl Watcher {
             .store(u64::from(seg), Ordering::Relaxed);
     }
 
-    /// Position snapshot and retention bound, on their intervals.
+    /// Position snapshot, retention bound and series pruning, on their intervals.
     fn periodic(&mut self) {
+        // New checkpoints are looked for as often as positions are saved.
+        if self.last_checkpoint_check.elapsed() >= self.opts.persist_interval {
+            self.last_checkpoint_check = Instant::now();
+            self.prune_series();
+        }
         if self.last_bound_check.elapsed() >= Duration::from_millis(200) {
             self.last_bound_check = Instant::now();
             self.check_size_bound();
@@ -333,6 +359,63 @@ impl Watcher {
                     .store(u64::from(low), Ordering::Relaxed);
             }
         }
+    }
+
+    /// Forgets the series a new checkpoint no longer declares. A checkpoint `N` keeps the
+    /// records of every series still referenced after segment `N`, so a series absent from it
+    /// whose newest record is in a segment `<= N` will never have another sample: without
+    /// this, churning series (pods come and go) would grow the table forever.
+    fn prune_series(&mut self) {
+        let Some((n, cp)) = latest_checkpoint(&self.opts.wal_dir) else {
+            return;
+        };
+        if self.checkpoint_seen.is_some_and(|seen| seen >= n) {
+            return;
+        }
+        // Only once everything up to the checkpoint has been read (the floor guarantees it,
+        // but a checkpoint written for another reason must not drop what is still ahead).
+        if n >= self.shared.read_segment.load(Ordering::Acquire) {
+            return;
+        }
+        let mut declared: FastMap<u64, ()> = FastMap::default();
+        let mut r = WalReader::new(&cp, list_segments(&cp).unwrap_or_default());
+        let mut buf = Vec::new();
+        loop {
+            match r.next_record(&mut buf) {
+                Ok(true) => {
+                    if buf.first() == Some(&record::TYPE_SERIES) {
+                        self.series_buf.clear();
+                        if record::decode_series(
+                            &buf,
+                            &mut self.series_buf,
+                            model::labels::Sym::new,
+                        )
+                        .is_ok()
+                        {
+                            declared.extend(self.series_buf.iter().map(|s| (s.id, ())));
+                        }
+                    }
+                }
+                Ok(false) => break,
+                Err(e) => {
+                    // An unreadable checkpoint prunes nothing.
+                    tracing::warn!(remote_name = %self.name(), err = %e, "reading a WAL checkpoint for series pruning; skipped");
+                    return;
+                }
+            }
+        }
+        let before = self.series.len();
+        self.series
+            .retain(|id, e| e.seg > n || declared.contains_key(id));
+        self.checkpoint_seen = Some(n);
+        let removed = before - self.series.len();
+        if removed > 0 {
+            tracing::debug!(remote_name = %self.name(), checkpoint = n, removed, kept = self.series.len(), "series gone from the WAL forgotten");
+        }
+        self.shared
+            .metrics
+            .series_tracked
+            .store(self.series.len() as u64, Ordering::Relaxed);
     }
 
     /// Raises the floor when the WAL held back for this queue exceeds `retention_max_size`.
@@ -416,7 +499,7 @@ impl Watcher {
     fn handle_record_at(&mut self, rec: &[u8], seg: u32, offset: u64) {
         if seg == self.skip.0 && offset < self.skip.1 {
             if rec.first() == Some(&record::TYPE_SERIES) {
-                self.handle_series(rec);
+                self.handle_series(rec, seg);
             }
             return;
         }
@@ -425,7 +508,7 @@ impl Watcher {
 
     fn handle_record(&mut self, rec: &[u8], seg: u32) {
         match rec.first() {
-            Some(&record::TYPE_SERIES) => self.handle_series(rec),
+            Some(&record::TYPE_SERIES) => self.handle_series(rec, seg),
             Some(&record::TYPE_SAMPLES) => {
                 self.samples.clear();
                 if let Err(e) = record::decode_samples(rec, &mut self.samples) {
@@ -464,7 +547,7 @@ impl Watcher {
                 counts[DropReason::UnknownSeries as usize] += 1;
                 continue;
             };
-            let Some(info) = entry else {
+            let Some(info) = &entry.info else {
                 counts[DropReason::DroppedSeries as usize] += 1;
                 continue;
             };

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use remote::metrics::DropReason;
+use storage::Appendable;
 
 const SEG: usize = 64 * 1024;
 
@@ -585,5 +586,68 @@ async fn a_dead_receiver_does_not_hold_back_another_queue() {
             <= 100 + 50 + 50
     );
     assert_eq!(rs.lowest_needed(), Some(0));
+    rs.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_gone_from_a_new_checkpoint_are_forgotten() {
+    // Churn: every round brings new series and drops the previous ones. After the TSDB cuts
+    // its head and checkpoints the WAL, the watcher forgets the series the checkpoint no
+    // longer declares, so its table tracks live series, not every series ever seen.
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = tsdb::DbOptions::default();
+    opts.head.wal_segment_size = SEG;
+    opts.head.chunk_range = 60_000;
+    opts.compaction = false;
+    let db = tsdb::Db::open(dir.path(), opts).unwrap();
+    let rx = Receiver::start(free_addr()).await;
+    let (_, rw) = remote_write_config(
+        &rx.url(),
+        "    queue_config:\n      batch_send_deadline: 20ms\n",
+    );
+    let rs = std::sync::Arc::new(start_remote(dir.path(), &rw, &[]).await);
+    {
+        let rs = rs.clone();
+        let queues_dir = dir.path().join("remote");
+        db.head().set_wal_floor(std::sync::Arc::new(move || {
+            [
+                rs.lowest_needed(),
+                remote::lowest_saved_segment(&queues_dir),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+        }));
+    }
+    let m = rs.queue_metrics()[0].clone();
+    let t0 = now_ms() - 10 * 60_000;
+    let rounds = 8i64;
+    for round in 0..rounds {
+        let mut app = db.appender();
+        for i in 0..50 {
+            let l = model::labels::Labels::from_pairs([
+                ("__name__", "churn".to_string()),
+                ("pod", format!("pod-{round}-{i}")),
+            ])
+            .unwrap();
+            app.append(None, &l, t0 + round * 60_000, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        let want = (round as u64 + 1) * 50;
+        wait_until(Duration::from_secs(20), "sent", || {
+            load(&m.samples_sent) == want
+        })
+        .await;
+        // Let the queue save its position, then cut the head (new segment + checkpoint).
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::task::block_in_place(|| db.compact().unwrap());
+    }
+    // Only the newest rounds' series are still in the head; the watcher follows.
+    wait_until(Duration::from_secs(20), "pruned", || {
+        load(&m.series_tracked) <= 150
+    })
+    .await;
+    assert_eq!(dropped(&m, DropReason::UnknownSeries), 0);
+    rx.assert_exactly(50 * rounds as usize, 1);
     rs.stop().await;
 }
