@@ -193,6 +193,32 @@ pub enum LabelsError {
     DuplicateName(String),
 }
 
+/// Normalizes label pairs borrowed from input the way [`Labels::from_vec`] normalizes a set
+/// (empty values dropped, sorted by name) and refuses a repeated name, so that hot ingestion
+/// paths can find an existing series without building a [`Labels`].
+pub fn normalize_pairs(pairs: &mut Vec<(&str, &str)>) -> Result<(), LabelsError> {
+    pairs.retain(|(_, v)| !v.is_empty());
+    if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(LabelsError::DuplicateName(w[0].0.to_string()));
+    }
+    Ok(())
+}
+
+/// [`Labels::hash64`] of the set that normalized `pairs` describe.
+pub fn hash_pairs(pairs: &[(&str, &str)]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (n, v) in pairs {
+        h.update(n.as_bytes());
+        h.update(&[HASH_SEP]);
+        h.update(v.as_bytes());
+        h.update(&[HASH_SEP]);
+    }
+    h.digest()
+}
+
 /// A sorted set of labels with unique names; cheap to clone, hash and compare.
 ///
 /// Labels with empty values are not stored: in Prometheus an empty value is the same as the
@@ -502,5 +528,21 @@ mod tests {
     fn display_quotes_utf8_names() {
         let l = Labels::from_static(&[("__name__", "up"), ("service.name", "a\"b")]);
         assert_eq!(l.to_string(), r#"{__name__="up", "service.name"="a\"b"}"#);
+    }
+
+    #[test]
+    fn borrowed_pairs_hash_and_normalize_like_labels() {
+        let mut pairs = vec![
+            ("job", "api"),
+            ("__name__", "up"),
+            ("empty", ""),
+            ("a", "1"),
+        ];
+        normalize_pairs(&mut pairs).unwrap();
+        assert_eq!(pairs, vec![("__name__", "up"), ("a", "1"), ("job", "api")]);
+        let l = Labels::from_pairs([("job", "api"), ("__name__", "up"), ("a", "1")]).unwrap();
+        assert_eq!(hash_pairs(&pairs), l.hash64());
+        let mut dup = vec![("a", "1"), ("a", "2")];
+        assert!(normalize_pairs(&mut dup).is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! - [`decode_write_request`]: a snappy-compressed `WriteRequest` body, decoded with limits
 //!   checked before anything is allocated (a small body can claim a huge decompressed size).
 //! - [`encode_write_request`]: the other direction, for senders and tests.
+//! - [`wire_v1`]: a borrowing reader of `WriteRequest` bytes for the receiver's hot path.
 //! - [`read`]: remote-read request decoding, response encoding and the streamed frame format.
 //! - Remote write, fed from the TSDB's WAL: [`storage::RemoteStorage`] runs one
 //!   [`queue::QueueManager`] per `remote_write` config; each has a WAL watcher
@@ -22,6 +23,7 @@ mod shards;
 pub mod storage;
 pub mod wal_tail;
 pub mod wal_watcher;
+pub mod wire_v1;
 
 pub use queue::{QueueManager, QueueOptions};
 pub use sender::{HttpTransport, Response, SendFuture, Transport};
@@ -63,7 +65,12 @@ pub fn decode_write_request(
     max_decompressed: usize,
 ) -> Result<proto::WriteRequest, DecodeError> {
     let raw = decompress_limited(body, max_decompressed)?;
-    proto::WriteRequest::decode(raw.as_slice()).map_err(|e| DecodeError::Protobuf(e.to_string()))
+    decode_write_request_raw(&raw)
+}
+
+/// Decodes an already decompressed `WriteRequest`.
+pub fn decode_write_request_raw(raw: &[u8]) -> Result<proto::WriteRequest, DecodeError> {
+    proto::WriteRequest::decode(raw).map_err(|e| DecodeError::Protobuf(e.to_string()))
 }
 
 /// One series of a decoded 2.0 request with its labels resolved from the symbol table.

@@ -96,6 +96,22 @@ pub trait Appender: Send {
         v: f64,
     ) -> Result<SeriesRef, AppendError>;
 
+    /// Like [`Appender::append`], with the labels as pairs borrowed from the input, already
+    /// normalized by [`model::labels::normalize_pairs`] (names non-empty is the caller's
+    /// check). A storage that can find an existing series from the pairs overrides this to
+    /// skip building a `Labels`; this default builds one.
+    fn append_pairs(
+        &mut self,
+        series: Option<SeriesRef>,
+        pairs: &[(&str, &str)],
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let labels = Labels::from_pairs(pairs.iter().copied())
+            .map_err(|e| AppendError::InvalidLabels(e.to_string()))?;
+        self.append(series, &labels, t, v)
+    }
+
     /// Makes the batch visible (and durable, where the storage is).
     fn commit(&mut self) -> Result<(), StorageError>;
 

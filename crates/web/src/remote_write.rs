@@ -84,17 +84,30 @@ pub async fn write(
         Err(e) => return e.into_response(),
     };
     let result = tokio::task::spawn_blocking(move || {
+        // Remote write 1.0 requests of plain float series take the borrowing path; anything
+        // else (exemplars, histograms, metadata) the generated decoder.
+        let raw_v1 = match version {
+            Version::V1 => match remote::decompress_limited(&body, MAX_DECOMPRESSED) {
+                Ok(raw) => match append_borrowed(&*storage, &raw) {
+                    Some(outcome) => return outcome,
+                    None => Some(raw),
+                },
+                Err(e) => return Err((StatusCode::BAD_REQUEST, e.to_string())),
+            },
+            Version::V2 => None,
+        };
         let decoded = match version {
-            Version::V1 => remote::decode_write_request(&body, MAX_DECOMPRESSED).map(|req| {
-                req.timeseries
-                    .into_iter()
-                    .map(|ts| Incoming {
-                        labels: ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
-                        samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
-                        histograms: ts.histograms.len(),
-                    })
-                    .collect::<Vec<_>>()
-            }),
+            Version::V1 => remote::decode_write_request_raw(raw_v1.as_deref().unwrap_or_default())
+                .map(|req| {
+                    req.timeseries
+                        .into_iter()
+                        .map(|ts| Incoming {
+                            labels: ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+                            samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
+                            histograms: ts.histograms.len(),
+                        })
+                        .collect::<Vec<_>>()
+                }),
             Version::V2 => remote::decode_write_request_v2(&body, MAX_DECOMPRESSED).map(|series| {
                 series
                     .into_iter()
@@ -221,6 +234,90 @@ fn append_all(
             Err(e)
         }
     }
+}
+
+/// Appends a remote write 1.0 request straight from its bytes (see `remote::wire_v1`), with
+/// the same checks, errors and all-or-nothing commit as [`append_all`]; `None` when the
+/// request needs the full decoder (nothing of it is kept then).
+fn append_borrowed(
+    storage: &dyn crate::api::ApiStorage,
+    raw: &[u8],
+) -> Option<Result<usize, (StatusCode, String)>> {
+    let limit = model::sample::now_ms() + MAX_FUTURE_MS;
+    let mut app = storage.appender();
+    let mut written = 0usize;
+    let (mut pairs, mut samples) = (Vec::new(), Vec::new());
+    let walked = remote::wire_v1::for_each_series(
+        raw,
+        &mut pairs,
+        &mut samples,
+        |pairs, samples| -> Result<(), (StatusCode, String)> {
+            if pairs.is_empty() {
+                return Err((StatusCode::BAD_REQUEST, "series without labels".into()));
+            }
+            if pairs.iter().any(|(n, _)| n.is_empty()) {
+                return Err((StatusCode::BAD_REQUEST, "empty label name".into()));
+            }
+            model::labels::normalize_pairs(pairs)
+                .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+            let mut r = None;
+            for &(t, v) in samples {
+                if t > limit {
+                    return Err((
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "sample timestamp {t} for series {} is too far in the future",
+                            show_pairs(pairs)
+                        ),
+                    ));
+                }
+                match app.append_pairs(r, pairs, t, v) {
+                    Ok(sr) => {
+                        r = Some(sr);
+                        written += 1;
+                    }
+                    Err(
+                        e @ (AppendError::OutOfOrder
+                        | AppendError::DuplicateTimestamp
+                        | AppendError::OutOfBounds
+                        | AppendError::TooOld
+                        | AppendError::InvalidLabels(_)),
+                    ) => {
+                        return Err((
+                            StatusCode::BAD_REQUEST,
+                            format!("{e} for series {}", show_pairs(pairs)),
+                        ));
+                    }
+                    Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+                }
+            }
+            Ok(())
+        },
+    );
+    match walked {
+        Ok(remote::wire_v1::Walk::Done) => Some(
+            app.commit()
+                .map(|()| written)
+                .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        ),
+        Ok(remote::wire_v1::Walk::NeedsFullDecode) => {
+            let _ = app.rollback();
+            None
+        }
+        Err(e) => {
+            let _ = app.rollback();
+            Some(Err(match e {
+                remote::wire_v1::WalkError::Decode(e) => (StatusCode::BAD_REQUEST, e.to_string()),
+                remote::wire_v1::WalkError::Callback(e) => e,
+            }))
+        }
+    }
+}
+
+/// A label set for an error message, as Prometheus prints one.
+fn show_pairs(pairs: &[(&str, &str)]) -> String {
+    let l: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+    format!("{{{}}}", l.join(", "))
 }
 
 /// A valid label set from the sent pairs: names non-empty and unique, at least one label.

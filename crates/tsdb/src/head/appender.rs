@@ -67,26 +67,48 @@ impl Appender for HeadAppender {
                 self.head.get_or_create(labels)
             }
         };
-        let last = match self.batch_last.get(&s.id) {
-            Some(l) => Some(*l),
-            None => s.data.lock().unwrap_or_else(|e| e.into_inner()).last(),
-        };
-        match SeriesData::check(last, t, v) {
-            Ok(true) => {}
-            Ok(false) => return Ok(u64::from(s.id)),
-            Err(e) => {
-                let counter = match e {
-                    AppendError::OutOfOrder => &self.head.stats.out_of_order,
-                    _ => &self.head.stats.duplicates,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                return Err(e);
-            }
+        self.append_to(s, t, v)
+    }
+
+    fn append_pairs(
+        &mut self,
+        series: Option<SeriesRef>,
+        pairs: &[(&str, &str)],
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        if t < self.head.min_valid_time() {
+            self.head
+                .stats
+                .out_of_bounds
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::OutOfBounds);
         }
-        self.batch_last.insert(s.id, (t, v.to_bits()));
-        let id = s.id;
-        self.samples.push((s, t, v));
-        Ok(u64::from(id))
+        if let Some(s) = series
+            .and_then(|r| u32::try_from(r).ok())
+            .and_then(|id| self.head.get(id))
+        {
+            return self.append_to(s, t, v);
+        }
+        if pairs.is_empty() {
+            return Err(AppendError::InvalidLabels("empty label set".into()));
+        }
+        if pairs.iter().any(|(n, _)| n.is_empty()) {
+            return Err(AppendError::InvalidLabels("empty label name".into()));
+        }
+        // An existing series is found without building a label set.
+        let s = match self
+            .head
+            .find_by_pairs(model::labels::hash_pairs(pairs), pairs)
+        {
+            Some(s) => s,
+            None => {
+                let labels = Labels::from_pairs(pairs.iter().copied())
+                    .map_err(|e| AppendError::InvalidLabels(e.to_string()))?;
+                self.head.get_or_create(&labels)
+            }
+        };
+        self.append_to(s, t, v)
     }
 
     fn commit(&mut self) -> Result<(), StorageError> {
@@ -160,5 +182,37 @@ impl Appender for HeadAppender {
         self.samples.clear();
         self.batch_last.clear();
         Ok(())
+    }
+}
+
+impl HeadAppender {
+    /// Adds a sample to series `s` of this batch, checking order against the series and the
+    /// batch.
+    fn append_to(
+        &mut self,
+        s: Arc<MemSeries>,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let last = match self.batch_last.get(&s.id) {
+            Some(l) => Some(*l),
+            None => s.data.lock().unwrap_or_else(|e| e.into_inner()).last(),
+        };
+        match SeriesData::check(last, t, v) {
+            Ok(true) => {}
+            Ok(false) => return Ok(u64::from(s.id)),
+            Err(e) => {
+                let counter = match e {
+                    AppendError::OutOfOrder => &self.head.stats.out_of_order,
+                    _ => &self.head.stats.duplicates,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        self.batch_last.insert(s.id, (t, v.to_bits()));
+        let id = s.id;
+        self.samples.push((s, t, v));
+        Ok(u64::from(id))
     }
 }

@@ -520,11 +520,31 @@ impl HeadInner {
         if s.labels.len() != labels.len() * 2 {
             return false;
         }
-        self.symbols.with(|resolve| {
+        self.symbols.with_str(|resolve| {
             labels
                 .iter()
                 .zip(s.labels.chunks_exact(2))
-                .all(|(l, ids)| *resolve(ids[0]) == *l.name && *resolve(ids[1]) == *l.value)
+                .all(|(l, ids)| resolve(ids[0]) == &*l.name && resolve(ids[1]) == &*l.value)
+        })
+    }
+
+    /// The existing series with exactly these normalized pairs, whose set hashes to `hash`.
+    pub(crate) fn find_by_pairs(
+        &self,
+        hash: u64,
+        pairs: &[(&str, &str)],
+    ) -> Option<Arc<MemSeries>> {
+        let shard = self.shard(hash).lock().unwrap_or_else(|e| e.into_inner());
+        let ids = shard.get(&hash)?.clone();
+        drop(shard);
+        ids.iter().filter_map(|id| self.get(id)).find(|s| {
+            s.labels.len() == pairs.len() * 2
+                && self.symbols.with_str(|resolve| {
+                    pairs
+                        .iter()
+                        .zip(s.labels.chunks_exact(2))
+                        .all(|((n, v), ids)| resolve(ids[0]) == *n && resolve(ids[1]) == *v)
+                })
         })
     }
 
