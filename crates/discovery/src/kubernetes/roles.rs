@@ -245,9 +245,6 @@ impl RoleObject for Service {
                         text(&port.protocol).to_owned(),
                     ),
                 ];
-                if let Some(app) = &port.app_protocol {
-                    pairs.push((meta_name("service", "port_app_protocol"), app.clone()));
-                }
                 if kind == "ExternalName" {
                     pairs.push((
                         meta_name("service", "external_name"),
@@ -561,9 +558,6 @@ pub fn endpoints_group(
         target.set(meta_name("endpoint", "port_name"), text(&port.name));
         target.set(meta_name("endpoint", "port_protocol"), protocol);
         target.set(meta_name("endpoint", "ready"), ready.to_string());
-        if let Some(app) = &port.app_protocol {
-            target.set(meta_name("endpoint", "port_app_protocol"), app.as_str());
-        }
         if let Some(reference) = &address.target_ref {
             target.set(
                 meta_name("endpoint", "address_target_kind"),
