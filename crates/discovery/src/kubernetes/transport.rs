@@ -182,6 +182,30 @@ mod tests {
         Transport::new(client, Url::parse(base).expect("base URL"))
     }
 
+    fn watch_body(text: &'static str, limit: usize) -> ResponseBody {
+        ResponseBody {
+            inner: httpclient::reqwest::Body::from(text),
+            line_limit: Some(limit),
+            line_len: 0,
+        }
+    }
+
+    async fn next_frame(body: &mut ResponseBody) -> Option<Result<Frame<Bytes>, BoxError>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+    }
+
+    #[tokio::test]
+    async fn watch_events_longer_than_the_limit_are_an_error() {
+        let mut long = watch_body("{\"type\":\"ADDED\",\"object\":{}}", 8);
+        let error = next_frame(&mut long).await.and_then(Result::err);
+        assert_eq!(
+            error.map(|e| e.to_string()).as_deref(),
+            Some("watch event larger than 8 bytes")
+        );
+        let mut short = watch_body("{\"a\":1}\n{\"b\":2}\n", 8);
+        assert!(matches!(next_frame(&mut short).await, Some(Ok(_))));
+    }
+
     #[test]
     fn relative_uris_join_the_base_url_and_its_prefix() {
         let uri: http::Uri = "/api/v1/namespaces/a/pods?limit=500&labelSelector=app%3Dx"
