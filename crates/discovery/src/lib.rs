@@ -7,7 +7,9 @@
 //!   changed it.
 //! - [`static_sd`]: `static_configs`; [`file_sd`]: `file_sd_configs` (JSON and YAML files,
 //!   watched by polling, re-read every `refresh_interval`); [`kubernetes`]:
-//!   `kubernetes_sd_configs` (list and watch of the Kubernetes API).
+//!   `kubernetes_sd_configs` (list and watch of the Kubernetes API with the `kube` and
+//!   `k8s-openapi` crates; cargo feature `kubernetes`, on by default — without it such
+//!   configs are logged and give no targets).
 //! - [`manager`]: the [`DiscoveryManager`].
 //!
 //! Everything async runs on the caller's tokio runtime.

@@ -9,30 +9,37 @@
 //! `own_namespace`) and the `selectors` of each watched kind, running one [`watch::Watcher`]
 //! per kind and namespace (the endpoints roles also watch pods and services), keeping what
 //! they report in [`store`]s and rendering the groups each change touches. The protocol lives
-//! in [`watch`], the objects in [`objects`], the labels in [`roles`].
+//! in [`watch`], the objects in [`objects`], the labels in [`roles`], the HTTP in
+//! [`transport`].
 //!
-//! The API is spoken as plain JSON over [`httpclient`] rather than through the `kube` crate:
-//! discovery needs a handful of fields of three object kinds, and this keeps one TLS stack,
-//! one client configuration path, and minutes of build time out of the workspace.
+//! Dependencies: the `kube` crate (kube-client and kube-core, default features off) speaks
+//! the API — typed list and watch requests, `WatchEvent`s, `Status` errors — over a tower
+//! service of ours ([`transport`]) that sends the bytes through [`httpclient`], and
+//! `k8s-openapi` provides the object types. kube thus brings no TLS stack, no second rustls
+//! crypto provider (no `ring`) and no configuration loading of its own: TLS, proxy, and
+//! credentials files re-read at every request behave exactly as for scrapes. Both crates sit
+//! behind the default `kubernetes` cargo feature (they cost minutes of release build).
 
 pub mod kubeconfig;
 pub mod objects;
 pub mod roles;
 pub mod store;
+pub mod transport;
 pub mod watch;
 
 use std::any::Any;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Authorization, HttpClientConfig, KubernetesRole, KubernetesSdConfig, TlsConfig};
 use httpclient::HttpClient;
 use httpclient::reqwest::Url;
+use kube::Api;
 use tokio::sync::mpsc;
 
 use crate::{Discoverer, DiscovererFuture, DiscovererOptions, SdConfig, TargetGroup, same_config};
 use model::labels::LabelsBuilder;
-use objects::{EndpointSlice, Endpoints, Ingress, Namespace, Node, Pod, Service};
+use objects::{EndpointSlice, Endpoints, Ingress, KubeObject, Namespace, Node, Pod, Service};
 use roles::RoleObject;
 use store::{Key, Store};
 use watch::{Change, WatchTarget, Watcher};
@@ -41,7 +48,9 @@ use watch::{Change, WatchTarget, Watcher};
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// What in-cluster configuration reads: the process environment and the service-account
-/// files. Tests build their own.
+/// files. Not a configuration setting: [`ClusterEnvironment::from_process`] is what a server
+/// uses; tests point it at files of their own
+/// ([`ClusterEnvironment::with_service_account_dir`]) or fill it in entirely.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterEnvironment {
     /// `KUBERNETES_SERVICE_HOST`.
@@ -59,7 +68,12 @@ pub struct ClusterEnvironment {
 impl ClusterEnvironment {
     /// The environment of this process.
     pub fn from_process() -> ClusterEnvironment {
-        let dir = PathBuf::from(SERVICE_ACCOUNT_DIR);
+        ClusterEnvironment::with_service_account_dir(Path::new(SERVICE_ACCOUNT_DIR))
+    }
+
+    /// `KUBERNETES_SERVICE_HOST`/`PORT` of this process, with the service account's `token`,
+    /// `ca.crt` and `namespace` read from `dir` instead of the pod's mount.
+    pub fn with_service_account_dir(dir: &Path) -> ClusterEnvironment {
         ClusterEnvironment {
             service_host: std::env::var("KUBERNETES_SERVICE_HOST").ok(),
             service_port: std::env::var("KUBERNETES_SERVICE_PORT").ok(),
@@ -171,6 +185,17 @@ impl KubernetesSd {
         })
     }
 
+    /// A kube client for this config's API server, and the namespace `own_namespace` means.
+    /// Needs a tokio runtime. Errors say which setting or file is wrong.
+    pub fn client(&self) -> Result<(kube::Client, Option<String>), String> {
+        let connection = self.connection()?;
+        let user_agent = format!("Meridian/{}", env!("CARGO_PKG_VERSION"));
+        let http = HttpClient::new(&connection.http, &user_agent)?;
+        let default_namespace = connection.own_namespace.as_deref().unwrap_or("default");
+        let client = transport::kube_client(http, connection.base, default_namespace);
+        Ok((client, connection.own_namespace))
+    }
+
     /// The namespaces to watch; `[None]` means all of them.
     fn namespaces(&self, own: Option<String>) -> Vec<Option<String>> {
         let mut names: Vec<String> = self.config.namespaces.names.clone();
@@ -228,19 +253,43 @@ fn watch_timeout() -> Duration {
     Duration::from_secs(300 + u64::from(nanos % 300))
 }
 
+/// The label and field selectors of a watch.
+type Selectors = (String, String);
+
+/// The endpoint of a namespaced kind: in one namespace, or in all of them.
+fn namespaced_api<T>(client: &kube::Client, namespace: Option<&str>) -> Api<T>
+where
+    T: KubeObject + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
 impl KubernetesDiscoverer {
+    /// A watch of one kind, in one namespace or all of them (`api` already points there).
+    fn target<T: KubeObject>(
+        &self,
+        api: Api<T>,
+        namespace: Option<String>,
+        (label_selector, field_selector): Selectors,
+    ) -> WatchTarget<T> {
+        WatchTarget {
+            api,
+            namespace,
+            label_selector,
+            field_selector,
+            min_backoff: self.sd.min_backoff,
+            max_backoff: Duration::from_secs(30).max(self.sd.min_backoff),
+            watch_timeout: watch_timeout(),
+        }
+    }
+
     async fn run_watchers(self, updates: mpsc::Sender<Vec<TargetGroup>>) {
         let sd = &self.sd;
         let role = sd.config.role;
-        let connection = match sd.connection() {
-            Ok(connection) => connection,
-            Err(e) => {
-                tracing::error!(err = e, role = %role, "Kubernetes discovery cannot start");
-                return;
-            }
-        };
-        let user_agent = format!("Meridian/{}", env!("CARGO_PKG_VERSION"));
-        let client = match HttpClient::new(&connection.http, &user_agent) {
+        let (client, own_namespace) = match sd.client() {
             Ok(client) => client,
             Err(e) => {
                 tracing::error!(err = e, role = %role, "Kubernetes discovery cannot start");
@@ -276,98 +325,55 @@ impl KubernetesDiscoverer {
         }
         let (sender, mut changes) = mpsc::channel::<Message>(64);
         let mut tasks = tokio::task::JoinSet::new();
-        let watch_target =
-            |namespace: Option<String>, (label, field): (String, String)| WatchTarget {
-                client: client.clone(),
-                base: connection.base.clone(),
-                api_prefix: "/api/v1",
-                plural: "",
-                namespace,
-                label_selector: label,
-                field_selector: field,
-                min_backoff: sd.min_backoff,
-                max_backoff: Duration::from_secs(30).max(sd.min_backoff),
-                watch_timeout: watch_timeout(),
-            };
         if attach_namespace {
-            let target = WatchTarget {
-                plural: "namespaces",
-                ..watch_target(None, Default::default())
-            };
+            let target = self.target(
+                Api::<Namespace>::all(client.clone()),
+                None,
+                Selectors::default(),
+            );
             tasks.spawn(Watcher::new(target, Message::Namespace).run(sender.clone()));
         }
         for kind in kinds {
             let namespaces = if kind == KubernetesRole::Node {
                 vec![None]
             } else {
-                sd.namespaces(connection.own_namespace.clone())
+                sd.namespaces(own_namespace.clone())
             };
             for namespace in namespaces {
-                let target = watch_target(namespace, sd.selectors(kind));
+                let selectors = sd.selectors(kind);
+                let ns = namespace.as_deref();
                 let sender = sender.clone();
                 match kind {
-                    KubernetesRole::Pod => tasks.spawn(
-                        Watcher::new(
-                            WatchTarget {
-                                plural: "pods",
-                                ..target
-                            },
-                            Message::Pod,
-                        )
-                        .run(sender),
-                    ),
-                    KubernetesRole::Service => tasks.spawn(
-                        Watcher::new(
-                            WatchTarget {
-                                plural: "services",
-                                ..target
-                            },
-                            Message::Service,
-                        )
-                        .run(sender),
-                    ),
-                    KubernetesRole::Ingress => tasks.spawn(
-                        Watcher::new(
-                            WatchTarget {
-                                api_prefix: "/apis/networking.k8s.io/v1",
-                                plural: "ingresses",
-                                ..target
-                            },
-                            Message::Ingress,
-                        )
-                        .run(sender),
-                    ),
-                    KubernetesRole::EndpointSlice => tasks.spawn(
-                        Watcher::new(
-                            WatchTarget {
-                                api_prefix: "/apis/discovery.k8s.io/v1",
-                                plural: "endpointslices",
-                                ..target
-                            },
-                            Message::EndpointSlice,
-                        )
-                        .run(sender),
-                    ),
-                    KubernetesRole::Endpoints => tasks.spawn(
-                        Watcher::new(
-                            WatchTarget {
-                                plural: "endpoints",
-                                ..target
-                            },
-                            Message::Endpoints,
-                        )
-                        .run(sender),
-                    ),
-                    _ => tasks.spawn(
-                        Watcher::new(
-                            WatchTarget {
-                                plural: "nodes",
-                                ..target
-                            },
-                            Message::Node,
-                        )
-                        .run(sender),
-                    ),
+                    KubernetesRole::Pod => {
+                        let api = namespaced_api::<Pod>(&client, ns);
+                        let target = self.target(api, namespace, selectors);
+                        tasks.spawn(Watcher::new(target, Message::Pod).run(sender))
+                    }
+                    KubernetesRole::Service => {
+                        let api = namespaced_api::<Service>(&client, ns);
+                        let target = self.target(api, namespace, selectors);
+                        tasks.spawn(Watcher::new(target, Message::Service).run(sender))
+                    }
+                    KubernetesRole::Ingress => {
+                        let api = namespaced_api::<Ingress>(&client, ns);
+                        let target = self.target(api, namespace, selectors);
+                        tasks.spawn(Watcher::new(target, Message::Ingress).run(sender))
+                    }
+                    KubernetesRole::EndpointSlice => {
+                        let api = namespaced_api::<EndpointSlice>(&client, ns);
+                        let target = self.target(api, namespace, selectors);
+                        tasks.spawn(Watcher::new(target, Message::EndpointSlice).run(sender))
+                    }
+                    KubernetesRole::Endpoints => {
+                        let api = namespaced_api::<Endpoints>(&client, ns);
+                        let target = self.target(api, namespace, selectors);
+                        tasks.spawn(Watcher::new(target, Message::Endpoints).run(sender))
+                    }
+                    KubernetesRole::Node => {
+                        // Cluster-scoped: namespaces do not apply.
+                        let target = self.target(Api::<Node>::all(client.clone()), None, selectors);
+                        tasks.spawn(Watcher::new(target, Message::Node).run(sender))
+                    }
                 };
             }
         }
@@ -510,7 +516,7 @@ impl State {
                 let mut labels = LabelsBuilder::new();
                 labels.set(
                     roles::meta_name("node", "name"),
-                    node.metadata.name.as_str(),
+                    objects::name(&node.metadata),
                 );
                 roles::add_object_meta(&mut labels, "node", &node.metadata);
                 labels
@@ -536,13 +542,24 @@ impl State {
             return;
         }
         for target in &mut group.targets {
-            let node = [
-                "__meta_kubernetes_endpoint_node_name",
-                "__meta_kubernetes_endpointslice_endpoint_node_name",
-                "__meta_kubernetes_pod_node_name",
-            ]
-            .iter()
-            .find_map(|name| target.get(name));
+            // As Prometheus: an endpoint's node is its `nodeName`, or the node its target
+            // reference names (the endpoints role tries the former first, the
+            // endpointslice role the latter). Targets only inferred from a pod's other
+            // ports get none.
+            let node_ref = |kind: &str| {
+                let prefix = format!("__meta_kubernetes_{kind}_address_target_");
+                (target.get(&format!("{prefix}kind")) == Some("Node"))
+                    .then(|| target.get(&format!("{prefix}name")))
+                    .flatten()
+            };
+            let node = if self.role == Some(KubernetesRole::EndpointSlice) {
+                node_ref("endpointslice")
+                    .or_else(|| target.get("__meta_kubernetes_endpointslice_endpoint_node_name"))
+            } else {
+                target
+                    .get("__meta_kubernetes_endpoint_node_name")
+                    .or_else(|| node_ref("endpoint"))
+            };
             if let Some(extra) = node.and_then(node_labels) {
                 *target = merge(target, extra);
             }
@@ -607,18 +624,12 @@ impl State {
                 self.endpoints
                     .iter()
                     .filter(|(_, endpoints)| {
-                        endpoints.subsets.iter().any(|subset| {
-                            subset
-                                .addresses
+                        objects::items(&endpoints.subsets).iter().any(|subset| {
+                            objects::items(&subset.addresses)
                                 .iter()
-                                .chain(&subset.not_ready_addresses)
+                                .chain(objects::items(&subset.not_ready_addresses))
                                 .filter_map(|a| a.target_ref.as_ref())
-                                .any(|r| {
-                                    r.kind == "Pod"
-                                        && pods
-                                            .iter()
-                                            .any(|(ns, name)| *ns == r.namespace && *name == r.name)
-                                })
+                                .any(|r| refers_to_any(r, &pods))
                         })
                     })
                     .map(|(key, _)| key.clone())
@@ -640,7 +651,8 @@ impl State {
                 self.slices
                     .iter()
                     .filter(|((ns, _), slice)| {
-                        let service = slice.metadata.labels.get(roles::SERVICE_NAME_LABEL);
+                        let service =
+                            objects::labels(&slice.metadata).get(roles::SERVICE_NAME_LABEL);
                         services
                             .iter()
                             .any(|(sns, sname)| sns == ns && Some(sname) == service)
@@ -657,12 +669,7 @@ impl State {
                             .endpoints
                             .iter()
                             .filter_map(|e| e.target_ref.as_ref())
-                            .any(|r| {
-                                r.kind == "Pod"
-                                    && pods
-                                        .iter()
-                                        .any(|(ns, name)| *ns == r.namespace && *name == r.name)
-                            })
+                            .any(|r| refers_to_any(r, &pods))
                     })
                     .map(|(key, _)| key.clone())
                     .collect()
@@ -705,6 +712,14 @@ impl State {
             )
             .collect()
     }
+}
+
+/// Whether a target reference names one of `pods`.
+fn refers_to_any(reference: &objects::ObjectReference, pods: &[Key]) -> bool {
+    objects::text(&reference.kind) == "Pod"
+        && pods.iter().any(|(ns, name)| {
+            ns == objects::text(&reference.namespace) && name == objects::text(&reference.name)
+        })
 }
 
 impl Discoverer for KubernetesDiscoverer {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::objects::KubeObject;
+use super::objects::{self, KubeObject};
 use super::watch::Change;
 
 /// (namespace, name); the namespace is empty for cluster-scoped objects.
@@ -23,9 +23,13 @@ impl<T> Default for Store<T> {
     }
 }
 
-fn key_of<T: KubeObject>(object: &T) -> Key {
-    let meta = object.metadata();
-    (meta.namespace.clone(), meta.name.clone())
+/// The key of an object.
+pub fn key_of<T: KubeObject>(object: &T) -> Key {
+    let meta = object.meta();
+    (
+        objects::namespace(meta).to_owned(),
+        objects::name(meta).to_owned(),
+    )
 }
 
 impl<T: KubeObject> Store<T> {
@@ -33,8 +37,8 @@ impl<T: KubeObject> Store<T> {
     pub fn apply(&mut self, change: Change<T>) -> Vec<Key> {
         match change {
             Change::Applied(object) => {
-                let key = key_of(&object);
-                self.objects.insert(key.clone(), object);
+                let key = key_of(object.as_ref());
+                self.objects.insert(key.clone(), *object);
                 vec![key]
             }
             Change::Deleted { namespace, name } => {

@@ -1,37 +1,37 @@
-//! The list-then-watch loop of one resource in one namespace (or all of them), speaking the
-//! Kubernetes REST protocol directly: a paged list (`limit`/`continue`) gives the objects and
-//! a `resourceVersion`; a watch from that version streams newline-delimited JSON events
-//! (`ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`, `ERROR`) over a chunked response. A watch
-//! that ends normally is resumed from the last version seen; errors are retried with
-//! exponential backoff; `410 Gone` (as a status or an `ERROR` event) relists. What it sees is
-//! reported as [`Change`]s (a full list replaces the namespace's objects) to the discoverer,
-//! which keeps the objects and renders target groups.
+//! The list-then-watch loop of one kind in one namespace (or all of them), with kube's typed
+//! requests ([`kube::Api`]): a paged list (`limit`/`continue`) gives the objects and a
+//! `resourceVersion`; a watch from that version (with bookmarks and a server-side timeout)
+//! streams [`WatchEvent`]s. A watch that ends normally is resumed from the last version seen
+//! (an object's or a bookmark's); errors are retried with exponential backoff; `410 Gone`
+//! (as the watch request's status or as an `ERROR` event) lists again. A watch that stays
+//! silent well past its timeout counts as a dead connection. What it sees is reported as
+//! [`Change`]s (a full list replaces the namespace's objects) to the discoverer, which keeps
+//! the objects and renders target groups.
+//!
+//! This is our own loop rather than kube-runtime's `watcher`: it reports whole lists as one
+//! change (so a relist replaces the namespace's objects at once), detects silent connections,
+//! and logs each failure once with its cause, and kube-runtime would add another dependency
+//! tree for what is a hundred lines here.
 
 use std::time::Duration;
 
-use httpclient::HttpClient;
-use httpclient::reqwest::{Method, StatusCode, Url};
+use futures_util::StreamExt;
+use kube::Api;
+use kube::api::{ListParams, WatchEvent, WatchParams};
 use tokio::sync::mpsc;
 
-use super::objects::{KubeObject, MetaOnly, ObjectList, Status, WatchEvent};
+use super::objects::{self, KubeObject};
+use super::transport::describe_error;
 
 /// Objects per list page.
 const PAGE_SIZE: u32 = 500;
-/// A watch event line larger than this is an error (bounds memory per connection).
-const MAX_EVENT_BYTES: usize = 64 << 20;
-const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where and how one watcher talks to the API server.
 #[derive(Clone)]
-pub struct WatchTarget {
-    pub client: HttpClient,
-    /// The API server URL (a path prefix is kept).
-    pub base: Url,
-    /// `/api/v1` or `/apis/<group>/<version>`.
-    pub api_prefix: &'static str,
-    /// `pods`, `services`, …
-    pub plural: &'static str,
-    /// `None`: all namespaces (or a cluster-scoped resource).
+pub struct WatchTarget<T: KubeObject> {
+    /// The kind's endpoint in one namespace, or in all of them.
+    pub api: Api<T>,
+    /// `None`: all namespaces (or a cluster-scoped kind).
     pub namespace: Option<String>,
     pub label_selector: String,
     pub field_selector: String,
@@ -59,56 +59,47 @@ enum WatchError {
     Other(String),
 }
 
-impl WatchTarget {
-    fn url(&self, query: &[(&str, &str)]) -> Result<Url, String> {
-        let mut url = self.base.clone();
-        let mut path = url.path().trim_end_matches('/').to_owned();
-        path.push_str(self.api_prefix);
-        if let Some(ns) = &self.namespace {
-            path.push_str("/namespaces/");
-            path.push_str(ns);
-        }
-        path.push('/');
-        path.push_str(self.plural);
-        url.set_path(&path);
-        {
-            let mut pairs = url.query_pairs_mut();
-            pairs.clear();
-            if !self.label_selector.is_empty() {
-                pairs.append_pair("labelSelector", &self.label_selector);
-            }
-            if !self.field_selector.is_empty() {
-                pairs.append_pair("fieldSelector", &self.field_selector);
-            }
-            for (name, value) in query {
-                pairs.append_pair(name, value);
-            }
-        }
-        if url.query() == Some("") {
-            url.set_query(None);
-        }
-        Ok(url)
-    }
-
-    fn describe(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{} in namespace {ns}", self.plural),
-            None => self.plural.to_owned(),
+impl From<kube::Error> for WatchError {
+    fn from(error: kube::Error) -> WatchError {
+        match &error {
+            kube::Error::Api(status) if status.code == 410 => WatchError::Gone,
+            _ => WatchError::Other(describe_error(&error)),
         }
     }
 }
 
-/// Error text for a non-success response (its `Status` message when there is one).
-async fn status_error(response: httpclient::reqwest::Response) -> WatchError {
-    let code = response.status();
-    if code == StatusCode::GONE {
-        return WatchError::Gone;
+impl<T: KubeObject> WatchTarget<T> {
+    fn describe(&self) -> String {
+        let plural = T::plural(&());
+        match &self.namespace {
+            Some(ns) => format!("{plural} in namespace {ns}"),
+            None => plural.into_owned(),
+        }
     }
-    let body = response.text().await.unwrap_or_default();
-    let detail = serde_json::from_str::<Status>(&body)
-        .map(|s| s.message)
-        .unwrap_or_default();
-    WatchError::Other(format!("server returned HTTP status {code}: {detail}"))
+
+    fn list_params(&self) -> ListParams {
+        let mut params = ListParams::default().limit(PAGE_SIZE);
+        if !self.label_selector.is_empty() {
+            params = params.labels(&self.label_selector);
+        }
+        if !self.field_selector.is_empty() {
+            params = params.fields(&self.field_selector);
+        }
+        params
+    }
+
+    fn watch_params(&self) -> WatchParams {
+        let seconds = u32::try_from(self.watch_timeout.as_secs().max(1)).unwrap_or(u32::MAX);
+        let mut params = WatchParams::default().timeout(seconds);
+        params.bookmarks = true;
+        if !self.label_selector.is_empty() {
+            params = params.labels(&self.label_selector);
+        }
+        if !self.field_selector.is_empty() {
+            params = params.fields(&self.field_selector);
+        }
+        params
+    }
 }
 
 /// What a watcher saw.
@@ -119,8 +110,9 @@ pub enum Change<T> {
         namespace: Option<String>,
         objects: Vec<T>,
     },
-    /// Added or modified.
-    Applied(T),
+    /// Added or modified (boxed: k8s-openapi objects are large, and changes queue up in a
+    /// channel).
+    Applied(Box<T>),
     Deleted {
         namespace: String,
         name: String,
@@ -130,14 +122,14 @@ pub enum Change<T> {
 /// Turns a change into the discoverer's message type.
 pub type Wrap<T, M> = fn(Change<T>) -> M;
 
-/// Watches one resource and reports its changes until the receiver closes.
-pub struct Watcher<T, M> {
-    target: WatchTarget,
+/// Watches one kind and reports its changes until the receiver closes.
+pub struct Watcher<T: KubeObject, M> {
+    target: WatchTarget<T>,
     wrap: Wrap<T, M>,
 }
 
 impl<T: KubeObject, M: Send + 'static> Watcher<T, M> {
-    pub fn new(target: WatchTarget, wrap: Wrap<T, M>) -> Watcher<T, M> {
+    pub fn new(target: WatchTarget<T>, wrap: Wrap<T, M>) -> Watcher<T, M> {
         Watcher { target, wrap }
     }
 
@@ -190,40 +182,20 @@ impl<T: KubeObject, M: Send + 'static> Watcher<T, M> {
     /// from; `None` when `updates` closed.
     async fn list(&self, updates: &mpsc::Sender<M>) -> Result<Option<String>, String> {
         let mut objects: Vec<T> = Vec::new();
-        let mut continue_token = String::new();
+        let mut params = self.target.list_params();
         let version = loop {
-            let limit = PAGE_SIZE.to_string();
-            let mut query = vec![("limit", limit.as_str())];
-            if !continue_token.is_empty() {
-                query.push(("continue", continue_token.as_str()));
-            }
-            let url = self.target.url(&query)?;
-            let response = self
-                .target
-                .client
-                .request(Method::GET, url.as_str())?
-                .header("Accept", "application/json")
-                .timeout(LIST_TIMEOUT)
-                .send()
-                .await
-                .map_err(|e| httpclient::error_chain(&e))?;
-            if !response.status().is_success() {
-                return Err(match status_error(response).await {
-                    WatchError::Gone => "server returned HTTP status 410 Gone".to_owned(),
-                    WatchError::Other(e) => e,
-                });
-            }
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| httpclient::error_chain(&e))?;
-            let page: ObjectList<T> = serde_json::from_slice(&body)
-                .map_err(|e| format!("decoding the list of {}: {e}", self.target.plural))?;
+            let page = match self.target.api.list(&params).await {
+                Ok(page) => page,
+                Err(kube::Error::Api(status)) if status.code == 410 => {
+                    return Err("server returned HTTP status 410 Gone".to_owned());
+                }
+                Err(e) => return Err(describe_error(&e)),
+            };
             objects.extend(page.items);
-            if page.metadata.continue_token.is_empty() {
-                break page.metadata.resource_version;
+            match page.metadata.continue_.filter(|token| !token.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => break page.metadata.resource_version.unwrap_or_default(),
             }
-            continue_token = page.metadata.continue_token;
         };
 
         let change = Change::Listed {
@@ -242,54 +214,19 @@ impl<T: KubeObject, M: Send + 'static> Watcher<T, M> {
         version: &mut String,
         updates: &mpsc::Sender<M>,
     ) -> Result<WatchEnd, WatchError> {
-        let timeout = self.target.watch_timeout.as_secs().max(1).to_string();
-        let url = self
-            .target
-            .url(&[
-                ("watch", "1"),
-                ("resourceVersion", version.as_str()),
-                ("allowWatchBookmarks", "true"),
-                ("timeoutSeconds", timeout.as_str()),
-            ])
-            .map_err(WatchError::Other)?;
-        let mut response = self
-            .target
-            .client
-            .request(Method::GET, url.as_str())
-            .map_err(WatchError::Other)?
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| WatchError::Other(httpclient::error_chain(&e)))?;
-        if !response.status().is_success() {
-            return Err(status_error(response).await);
-        }
+        let params = self.target.watch_params();
+        let stream = self.target.api.watch(&params, version).await?;
+        let mut stream = std::pin::pin!(stream);
         // A silent connection is dead once the server's own timeout has long passed.
         let idle_limit = self.target.watch_timeout + Duration::from_secs(30);
-        let mut buffer: Vec<u8> = Vec::new();
         loop {
-            let chunk = match tokio::time::timeout(idle_limit, response.chunk()).await {
+            let event = match tokio::time::timeout(idle_limit, stream.next()).await {
                 Err(_) => return Err(WatchError::Other("watch stream idle too long".into())),
-                Ok(Err(e)) => return Err(WatchError::Other(httpclient::error_chain(&e))),
-                Ok(Ok(None)) => return Ok(WatchEnd::Closed),
-                Ok(Ok(Some(chunk))) => chunk,
+                Ok(None) => return Ok(WatchEnd::Closed),
+                Ok(Some(event)) => event?,
             };
-            buffer.extend_from_slice(&chunk);
-            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=end).collect();
-                let line = line.trim_ascii();
-                if line.is_empty() {
-                    continue;
-                }
-                match self.apply(line, version, updates).await? {
-                    None => {}
-                    Some(end) => return Ok(end),
-                }
-            }
-            if buffer.len() > MAX_EVENT_BYTES {
-                return Err(WatchError::Other(format!(
-                    "watch event larger than {MAX_EVENT_BYTES} bytes"
-                )));
+            if let Some(end) = self.apply(event, version, updates).await? {
+                return Ok(end);
             }
         }
     }
@@ -297,38 +234,32 @@ impl<T: KubeObject, M: Send + 'static> Watcher<T, M> {
     /// Applies one watch event; `Some` ends the watch.
     async fn apply(
         &self,
-        line: &[u8],
+        event: WatchEvent<T>,
         version: &mut String,
         updates: &mpsc::Sender<M>,
     ) -> Result<Option<WatchEnd>, WatchError> {
-        let event: WatchEvent = serde_json::from_slice(line)
-            .map_err(|e| WatchError::Other(format!("decoding a watch event: {e}")))?;
-        let change = match event.kind.as_str() {
-            "ADDED" | "MODIFIED" => {
-                let object: T = serde_json::from_value(event.object).map_err(|e| {
-                    WatchError::Other(format!("decoding a watched {}: {e}", self.target.plural))
-                })?;
-                *version = object.metadata().resource_version.clone();
-                Change::Applied(object)
+        let change = match event {
+            WatchEvent::Added(object) | WatchEvent::Modified(object) => {
+                if let Some(v) = &object.meta().resource_version {
+                    v.clone_into(version);
+                }
+                Change::Applied(Box::new(object))
             }
-            "DELETED" => {
-                let object: MetaOnly = serde_json::from_value(event.object).map_err(|e| {
-                    WatchError::Other(format!("decoding a deleted {}: {e}", self.target.plural))
-                })?;
-                *version = object.metadata.resource_version;
+            WatchEvent::Deleted(object) => {
+                let meta = object.meta();
+                if let Some(v) = &meta.resource_version {
+                    v.clone_into(version);
+                }
                 Change::Deleted {
-                    namespace: object.metadata.namespace,
-                    name: object.metadata.name,
+                    namespace: objects::namespace(meta).to_owned(),
+                    name: objects::name(meta).to_owned(),
                 }
             }
-            "BOOKMARK" => {
-                if let Ok(object) = serde_json::from_value::<MetaOnly>(event.object) {
-                    *version = object.metadata.resource_version;
-                }
+            WatchEvent::Bookmark(bookmark) => {
+                *version = bookmark.metadata.resource_version;
                 return Ok(None);
             }
-            "ERROR" => {
-                let status: Status = serde_json::from_value(event.object).unwrap_or_default();
+            WatchEvent::Error(status) => {
                 if status.code == 410 {
                     return Ok(Some(WatchEnd::Gone));
                 }
@@ -336,10 +267,6 @@ impl<T: KubeObject, M: Send + 'static> Watcher<T, M> {
                     "watch error {}: {} {}",
                     status.code, status.reason, status.message
                 )));
-            }
-            other => {
-                tracing::debug!(event = other, "unknown Kubernetes watch event ignored");
-                return Ok(None);
             }
         };
         if updates.send((self.wrap)(change)).await.is_err() {

@@ -7,7 +7,9 @@
 //! compaction; label (`=`, `==`, `!=`, `key`, `!key`) and field (`metadata.*`, `spec.*`,
 //! `status.*` with `=`/`!=`) selectors, where an object leaving a watch's selection is sent
 //! as `DELETED` and one entering it as `ADDED`, as the API server does. It records every
-//! request (path, query, `Authorization` header) for assertions.
+//! request (path, query, `Authorization` header) for assertions. It speaks plain HTTP
+//! ([`FakeApiServer::start`]) or HTTPS with a certificate the test gives it
+//! ([`FakeApiServer::start_tls`]).
 
 #![allow(dead_code)]
 
@@ -198,6 +200,7 @@ pub struct FakeApiServer {
     pub addr: SocketAddr,
     cluster: Arc<Mutex<Cluster>>,
     server: tokio::task::JoinHandle<()>,
+    https: bool,
 }
 
 impl Drop for FakeApiServer {
@@ -222,8 +225,47 @@ fn status(code: u16, reason: &str, message: &str) -> Value {
            "message": message, "reason": reason, "code": code})
 }
 
+/// Accepts TLS connections (a failed handshake, e.g. a client that does not trust the
+/// certificate, is dropped and the next connection accepted).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
 impl FakeApiServer {
+    /// Serves plain HTTP on 127.0.0.1.
     pub async fn start() -> FakeApiServer {
+        FakeApiServer::serve(None).await
+    }
+
+    /// Serves HTTPS on 127.0.0.1 with `tls` (its certificate must cover 127.0.0.1).
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>) -> FakeApiServer {
+        FakeApiServer::serve(Some(tls)).await
+    }
+
+    async fn serve(tls: Option<Arc<rustls::ServerConfig>>) -> FakeApiServer {
+        let https = tls.is_some();
         let cluster = Arc::new(Mutex::new(Cluster {
             version: 100,
             ..Cluster::default()
@@ -246,18 +288,31 @@ impl FakeApiServer {
             .await
             .expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = match tls {
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }),
+            Some(tls) => {
+                let listener = TlsListener {
+                    tcp: listener,
+                    acceptor: tokio_rustls::TlsAcceptor::from(tls),
+                };
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                })
+            }
+        };
         FakeApiServer {
             addr,
             cluster,
             server,
+            https,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     fn lock(&self) -> MutexGuard<'_, Cluster> {
