@@ -208,7 +208,8 @@ impl V2Builder {
         self.extra.clear();
         for (l, v, t) in exemplars {
             let refs = self.label_refs(l);
-            let len = 1 + varint_len(refs.len() as u64) + refs.len() + 9 + 1 + varint_len(*t as u64);
+            let len =
+                1 + varint_len(refs.len() as u64) + refs.len() + 9 + 1 + varint_len(*t as u64);
             self.extra.push(0x22);
             put_varint(&mut self.extra, len as u64);
             self.extra.push(0x0A);
@@ -340,12 +341,18 @@ mod tests {
         assert_eq!((e[0].value, e[0].timestamp), (0.25, 1_700_000_000_001));
         assert!(e[1].labels_refs.is_empty());
         let m = got.timeseries[0].metadata.as_ref().expect("metadata");
-        assert_eq!((m.r#type, sym(m.help_ref), sym(m.unit_ref)), (2, "Up or not.", ""));
+        assert_eq!(
+            (m.r#type, sym(m.help_ref), sym(m.unit_ref)),
+            (2, "Up or not.", "")
+        );
         assert!(got.timeseries[1].metadata.is_none());
         // Through the receiver's decoder too.
         let body = snap::raw::Encoder::new().compress_vec(&out).unwrap();
         let series = crate::decode_write_request_v2(&body, 1 << 20).unwrap();
-        assert_eq!(series[0].exemplars[0].labels, [("trace_id".into(), "abc".into())]);
+        assert_eq!(
+            series[0].exemplars[0].labels,
+            [("trace_id".into(), "abc".into())]
+        );
         assert_eq!(
             series[0].metadata.as_ref().map(|m| m.help.as_str()),
             Some("Up or not.")

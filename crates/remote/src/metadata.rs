@@ -8,7 +8,9 @@
 //! `metadata_config.max_samples_per_send` entries per request, retrying recoverable failures
 //! with backoff until the next round is due. Identical entries of several targets are sent
 //! once. Remote write 2.0 carries metadata on each series instead: the queue keeps a
-//! [`MetadataIndex`] snapshot (refreshed on the same interval) and looks series names up in it.
+//! [`MetadataIndex`] snapshot (refreshed on the same interval, at most every 10 s) and looks
+//! each series up by its target (`job` and `instance`) and name, falling back to the first
+//! target that has the series' family.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use model::exposition::{MetricMetadata, MetricType};
+use model::labels::Labels;
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -26,12 +29,24 @@ use crate::proto;
 use crate::sender::{Transport, Verdict, classify};
 
 /// A boxed future of the current metadata.
-pub type MetadataFuture<'a> = Pin<Box<dyn Future<Output = Vec<MetricMetadata>> + Send + 'a>>;
+pub type MetadataFuture<'a> = Pin<Box<dyn Future<Output = Vec<TargetMetadata>> + Send + 'a>>;
 
-/// Where remote write gets metric metadata: every active target's families (duplicates
-/// allowed).
+/// Where remote write gets metric metadata: every active target's families.
 pub trait MetadataSource: Send + Sync + 'static {
     fn metadata(&self) -> MetadataFuture<'_>;
+}
+
+/// The metadata of one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetMetadata {
+    /// The target's labels (`job`, `instance`, ...).
+    pub target: Labels,
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// What identifies the target a series came from: its `job` and `instance`.
+pub fn target_key(labels: &Labels) -> u64 {
+    labels.hash_for(&["instance", "job"])
 }
 
 impl std::fmt::Debug for dyn MetadataSource {
@@ -111,28 +126,37 @@ pub fn family_of(name: &str, kind: MetricType) -> &str {
         .unwrap_or(name)
 }
 
-/// Metadata by family name, for looking series up.
+type Families = HashMap<String, MetricMetadata>;
+
+/// Metadata by target and family name, for looking series up.
 #[derive(Debug, Default)]
 pub struct MetadataIndex {
-    by_family: HashMap<String, MetricMetadata>,
+    by_target: HashMap<u64, Families>,
+    /// The first target's entry of each family (sources list targets in a stable order).
+    by_family: Families,
 }
 
 impl MetadataIndex {
-    /// The first entry of each family wins (sources list targets in a stable order).
-    pub fn new(all: Vec<MetricMetadata>) -> MetadataIndex {
-        let mut by_family = HashMap::with_capacity(all.len());
-        for m in all {
-            by_family.entry(m.family.clone()).or_insert(m);
+    pub fn new(targets: Vec<TargetMetadata>) -> MetadataIndex {
+        let mut index = MetadataIndex::default();
+        for t in targets {
+            let families = index.by_target.entry(target_key(&t.target)).or_default();
+            for m in t.metadata {
+                index
+                    .by_family
+                    .entry(m.family.clone())
+                    .or_insert_with(|| m.clone());
+                families.entry(m.family.clone()).or_insert(m);
+            }
         }
-        MetadataIndex { by_family }
+        index
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_family.is_empty()
     }
 
-    /// The metadata of the family series `name` belongs to.
-    pub fn for_series(&self, name: &str) -> Option<&MetricMetadata> {
+    fn lookup<'a>(families: &'a Families, name: &str) -> Option<&'a MetricMetadata> {
         let candidates = std::iter::once(name).chain(
             [
                 "_total", "_bucket", "_sum", "_count", "_gsum", "_gcount", "_info",
@@ -141,8 +165,17 @@ impl MetadataIndex {
             .filter_map(|s| name.strip_suffix(s)),
         );
         candidates
-            .filter_map(|f| self.by_family.get(f))
+            .filter_map(|f| families.get(f))
             .find(|m| is_series_of_family(name, &m.family, m.kind))
+    }
+
+    /// The metadata of the family series `name` of target `target` (see [`target_key`])
+    /// belongs to; another target's when that target has none.
+    pub fn for_series(&self, target: u64, name: &str) -> Option<&MetricMetadata> {
+        self.by_target
+            .get(&target)
+            .and_then(|f| Self::lookup(f, name))
+            .or_else(|| Self::lookup(&self.by_family, name))
     }
 }
 
@@ -244,7 +277,14 @@ pub async fn send_round(
     s: &MetadataSettings,
     cancel: &CancellationToken,
 ) {
-    let all = distinct(source.metadata().await);
+    let all = distinct(
+        source
+            .metadata()
+            .await
+            .into_iter()
+            .flat_map(|t| t.metadata)
+            .collect(),
+    );
     let give_up = Instant::now() + s.interval;
     for chunk in all.chunks(s.max_per_send.max(1)) {
         if !send_with_backoff(transport, metrics, chunk, s, give_up, cancel).await {
@@ -275,14 +315,7 @@ pub async fn run_sender(
             _ = tick.tick() => {}
             _ = cancel.cancelled() => return,
         }
-        send_round(
-            source.as_ref(),
-            transport.as_ref(),
-            &metrics,
-            &s,
-            &cancel,
-        )
-        .await;
+        send_round(source.as_ref(), transport.as_ref(), &metrics, &s, &cancel).await;
     }
 }
 
@@ -344,16 +377,52 @@ mod tests {
 
     #[test]
     fn index_lookup() {
+        let target = |job: &str| Labels::from_pairs([("job", job), ("instance", "h:1")]).unwrap();
         let idx = MetadataIndex::new(vec![
-            m("foo", MetricType::Counter),
-            m("lat", MetricType::Histogram),
-            m("temp", MetricType::Gauge),
-            m("foo", MetricType::Gauge), // a second target disagreeing: the first wins
-            m("bar_total", MetricType::Counter),
+            TargetMetadata {
+                target: target("a"),
+                metadata: vec![
+                    m("foo", MetricType::Counter),
+                    m("lat", MetricType::Histogram),
+                    m("temp", MetricType::Gauge),
+                    m("bar_total", MetricType::Counter),
+                ],
+            },
+            TargetMetadata {
+                target: target("b"),
+                metadata: vec![MetricMetadata {
+                    help: "b's".into(),
+                    ..m("foo", MetricType::Counter)
+                }],
+            },
         ]);
-        let family = |n: &str| idx.for_series(n).map(|m| m.family.as_str());
+        let (a, b) = (target_key(&target("a")), target_key(&target("b")));
+        let series_a =
+            Labels::from_pairs([("__name__", "x"), ("job", "a"), ("instance", "h:1")]).unwrap();
+        assert_eq!(
+            target_key(&series_a),
+            a,
+            "series and target agree on the key"
+        );
+        let family = |n: &str| idx.for_series(a, n).map(|m| m.family.as_str());
         assert_eq!(family("foo_total"), Some("foo"));
-        assert_eq!(idx.for_series("foo_total").map(|m| m.kind), Some(MetricType::Counter));
+        assert_eq!(
+            idx.for_series(a, "foo_total").map(|m| m.kind),
+            Some(MetricType::Counter)
+        );
+        // Each target's own metadata; another target's when it has none.
+        assert_eq!(
+            idx.for_series(b, "foo_total").map(|m| m.help.as_str()),
+            Some("b's")
+        );
+        assert_eq!(
+            idx.for_series(a, "foo_total").map(|m| m.help.as_str()),
+            Some("foo help")
+        );
+        assert_eq!(
+            idx.for_series(b, "temp").map(|m| m.kind),
+            Some(MetricType::Gauge)
+        );
         assert_eq!(family("lat_bucket"), Some("lat"));
         assert_eq!(family("lat_sum"), Some("lat"));
         assert_eq!(family("temp"), Some("temp"));

@@ -271,7 +271,12 @@ pub fn write_queue_metrics(e: &mut TextEncoder<'_>, queues: &[&QueueMetrics]) {
             "meridian_remote_storage_exemplars_dropped_all_total",
             "Exemplars dropped for any reason (sum of prometheus_remote_storage_exemplars_dropped_total).",
             MetricType::Counter,
-            |m| m.exemplars_dropped.iter().map(|d| d.load(Ordering::Relaxed)).sum::<u64>() as f64,
+            |m| {
+                m.exemplars_dropped
+                    .iter()
+                    .map(|d| d.load(Ordering::Relaxed))
+                    .sum::<u64>() as f64
+            },
         ),
         (
             "prometheus_remote_storage_bytes_total",

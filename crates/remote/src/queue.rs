@@ -59,7 +59,6 @@ pub struct QueueOptions {
     pub metadata: Option<(Arc<dyn MetadataSource>, MetadataSettings)>,
 }
 
-
 impl QueueOptions {
     /// Production periods for the given queue.
     pub fn new(

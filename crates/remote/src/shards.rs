@@ -11,7 +11,9 @@
 //! and counted towards `max_samples_per_send`, and are sent in the series' `TimeSeries` entry;
 //! they advance the position like samples but not the series' "done" timestamp (their
 //! timestamps are not ordered with the samples'), so a restart may send a few again, which
-//! receivers ignore as duplicates.
+//! receivers ignore as duplicates. `sample_age_limit` applies to their timestamps (as in
+//! Prometheus), the retention age does not (an exemplar may be old when it is scraped); the
+//! retention size does.
 //!
 //! Nothing is lost while a batch is retried: the samples stay in the WAL and the queue's
 //! saved position does not pass them until they are done. A retried batch only gives up its
@@ -44,8 +46,10 @@ pub(crate) struct SeriesInfo {
     pub labels: Box<[crate::proto::Label]>,
     /// Hash of the series' WAL labels: the key of "done" timestamps and of shard routing.
     pub key: u64,
-    /// The metric name after relabeling (remote write 2.0 looks its metadata up by it).
+    /// The metric name after relabeling and the series' target (`metadata::target_key` of
+    /// its WAL labels): remote write 2.0 looks its metadata up by them.
     pub name: Box<str>,
+    pub target: u64,
 }
 
 /// One pending sample, or exemplar.
@@ -65,7 +69,8 @@ pub(crate) fn add_pending(m: &QueueMetrics, items: &[Item], sign: i64) {
     let exemplars = items.iter().filter(|i| i.exemplar.is_some()).count() as i64;
     let samples = items.len() as i64 - exemplars;
     if samples != 0 {
-        m.samples_pending.fetch_add(sign * samples, Ordering::Relaxed);
+        m.samples_pending
+            .fetch_add(sign * samples, Ordering::Relaxed);
     }
     if exemplars != 0 {
         m.exemplars_pending
@@ -297,7 +302,7 @@ impl Shared {
         batch.retain(|it| {
             let reason = if it.seg < floor {
                 Some(0)
-            } else if retention.is_some_and(|m| it.t < m) {
+            } else if it.exemplar.is_none() && retention.is_some_and(|m| it.t < m) {
                 Some(1)
             } else if too_old.is_some_and(|m| it.t < m) {
                 Some(2)
@@ -383,7 +388,7 @@ fn encode_batch(
             b.clear();
             for run in order.chunk_by(|a, b| ptr(*a) == ptr(*b)) {
                 let series = &batch[run[0] as usize].series;
-                let meta = metadata.and_then(|m| m.for_series(&series.name));
+                let meta = metadata.and_then(|m| m.for_series(series.target, &series.name));
                 b.add(
                     &series.labels,
                     samples(run).into_iter(),
@@ -469,7 +474,8 @@ async fn send_batch(
             }
             Verdict::Retry(after) => {
                 m.samples_retried.fetch_add(n, Ordering::Relaxed);
-                m.exemplars_retried.fetch_add(n_exemplars, Ordering::Relaxed);
+                m.exemplars_retried
+                    .fetch_add(n_exemplars, Ordering::Relaxed);
                 shared.last_failure_ms.store(now_ms(), Ordering::Relaxed);
                 let err = match &result {
                     Ok(r) => format!("HTTP {}: {}", r.status, r.message),

@@ -73,6 +73,7 @@ impl SeriesRules {
         let name = out.metric_name().unwrap_or_default().into();
         Some(Arc::new(SeriesInfo {
             name,
+            target: crate::metadata::target_key(wal),
             encoded_labels,
             labels: if self.keep_labels {
                 labels.into_boxed_slice()
@@ -468,7 +469,8 @@ impl Watcher {
     }
 
     /// Routes the exemplars just decoded: like samples, except that the "done" filter does
-    /// not apply (it tracks samples).
+    /// not apply (it tracks samples), nor the retention age (an exemplar's timestamp is when
+    /// it was observed, which says nothing about how long the queue has held it).
     fn handle_exemplars(&mut self, seg: u32) {
         let sh = Arc::clone(&self.shared);
         let m = &sh.metrics;
@@ -476,7 +478,6 @@ impl Watcher {
         let now = now_ms();
         let floor = sh.floor.load(Ordering::Acquire);
         let too_old = (s.sample_age_limit_ms > 0).then(|| now - s.sample_age_limit_ms);
-        let retention = (s.retention_max_age_ms > 0).then(|| now - s.retention_max_age_ms);
         let active = sh.active.load(Ordering::Acquire).max(1);
         let mut counts = [0u64; 5];
         let mut accepted = 0u64;
@@ -485,9 +486,6 @@ impl Watcher {
                 None => Err(DropReason::UnknownSeries),
                 Some(None) => Err(DropReason::DroppedSeries),
                 Some(Some(_)) if seg < floor => Err(DropReason::RetentionSize),
-                Some(Some(_)) if retention.is_some_and(|min| e.t < min) => {
-                    Err(DropReason::RetentionAge)
-                }
                 Some(Some(_)) if too_old.is_some_and(|min| e.t < min) => Err(DropReason::TooOld),
                 Some(Some(info)) => Ok(info),
             };
@@ -646,16 +644,16 @@ impl Watcher {
                 let floor = sh.floor.load(Ordering::Acquire);
                 let now = now_ms();
                 let retention = (s.retention_max_age_ms > 0).then(|| now - s.retention_max_age_ms);
-                if items
-                    .iter()
-                    .any(|i| i.seg < floor || retention.is_some_and(|min| i.t < min))
-                {
+                if items.iter().any(|i| {
+                    i.seg < floor
+                        || (i.exemplar.is_none() && retention.is_some_and(|min| i.t < min))
+                }) {
                     let mut dropped = Vec::new();
                     // [samples, exemplars] × [by size, by age]
                     let mut counts = [[0u64; 2]; 2];
                     items.retain(|i| {
                         let size = i.seg < floor;
-                        let age = retention.is_some_and(|min| i.t < min);
+                        let age = i.exemplar.is_none() && retention.is_some_and(|min| i.t < min);
                         if size || age {
                             counts[usize::from(i.exemplar.is_some())][usize::from(!size)] += 1;
                             dropped.push(i.clone());

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::*;
 use model::exposition::{MetricMetadata, MetricType};
 use model::labels::Labels;
-use remote::metadata::{MetadataFuture, MetadataSource};
+use remote::metadata::{MetadataFuture, MetadataSource, TargetMetadata};
 use storage::{Appendable, Exemplar};
 
 /// Bodies received, with whether each was 2.0.
@@ -67,11 +67,25 @@ impl Capture {
     }
 }
 
+/// One target per entry.
 struct Fixed(Vec<MetricMetadata>);
 
 impl MetadataSource for Fixed {
     fn metadata(&self) -> MetadataFuture<'_> {
-        Box::pin(async move { self.0.clone() })
+        Box::pin(async move {
+            self.0
+                .iter()
+                .enumerate()
+                .map(|(i, m)| TargetMetadata {
+                    target: Labels::from_pairs([
+                        ("job", "x".to_string()),
+                        ("instance", i.to_string()),
+                    ])
+                    .unwrap(),
+                    metadata: vec![m.clone()],
+                })
+                .collect()
+        })
     }
 }
 
@@ -137,9 +151,11 @@ async fn remote_write_1_sends_exemplars_and_metadata() {
         scrape(&db, t0 + k * 1000);
     }
     let m = rs.queue_metrics()[0].clone();
-    wait_until(Duration::from_secs(10), "exemplars and metadata sent", || {
-        load(&m.exemplars_sent) == 3 && load(&m.metadata_sent) >= 3
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "exemplars and metadata sent",
+        || load(&m.exemplars_sent) == 3 && load(&m.metadata_sent) >= 3,
+    )
     .await;
     let reqs = capture.v1();
     let exemplars: Vec<_> = reqs
@@ -178,12 +194,23 @@ async fn remote_write_1_sends_exemplars_and_metadata() {
         .collect();
     assert_eq!(
         first_round,
-        [("req", 1, "seconds"), ("temp", 2, "seconds"), ("lat", 3, "seconds")]
+        [
+            ("req", 1, "seconds"),
+            ("temp", 2, "seconds"),
+            ("lat", 3, "seconds")
+        ]
     );
     assert!(load(&m.metadata_bytes) > 0);
     assert_eq!(load(&m.exemplars_in), 3);
-    assert_eq!(m.samples_pending.load(std::sync::atomic::Ordering::Relaxed), 0);
-    assert_eq!(m.exemplars_pending.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        m.samples_pending.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(
+        m.exemplars_pending
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     let mut raw = Vec::new();
     {
         let mut e = model::exposition::TextEncoder::new(&mut raw);
@@ -241,7 +268,10 @@ async fn exemplars_stay_home_without_send_exemplars() {
             .all(|r| r.metadata.is_empty() && r.timeseries.iter().all(|t| t.exemplars.is_empty()))
     );
     assert_eq!(load(&m.exemplars_in), 0);
-    assert!(load(&m.records_other) >= 1, "the exemplar record was skipped");
+    assert!(
+        load(&m.records_other) >= 1,
+        "the exemplar record was skipped"
+    );
     rs.stop_with_deadline(Duration::ZERO).await;
     task.abort();
     db.close().unwrap();
@@ -287,10 +317,16 @@ async fn remote_write_2_puts_exemplars_and_metadata_on_series() {
     };
     let req = by_name("req_total");
     assert_eq!(req.exemplars.len(), 1);
-    assert_eq!(req.exemplars[0].labels, [("trace_id".into(), format!("t{t}"))]);
+    assert_eq!(
+        req.exemplars[0].labels,
+        [("trace_id".into(), format!("t{t}"))]
+    );
     assert_eq!(req.exemplars[0].timestamp, t - 1);
     let md = req.metadata.as_ref().unwrap();
-    assert_eq!((md.kind, md.help.as_str()), (MetricType::Counter, "Requests."));
+    assert_eq!(
+        (md.kind, md.help.as_str()),
+        (MetricType::Counter, "Requests.")
+    );
     let temp = by_name("temp");
     assert!(temp.exemplars.is_empty());
     assert_eq!(
