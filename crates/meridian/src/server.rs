@@ -7,6 +7,10 @@
 //! then the scrape manager starts on the configuration's `scrape_configs`, and every reload
 //! goes to it too (a reload it rejects keeps the old configuration everywhere).
 //!
+//! Exemplars are stored when `--enable-feature=exemplar-storage` is given or the configuration
+//! has `storage.exemplars` (see `ServerOptions::max_exemplars`); a reload resizes the storage.
+//! Remote write gets metric metadata from the scrape manager (created before the queues).
+//!
 //! HTTP is served by `web::serve::HttpServer`: TLS, client certificates and basic auth from
 //! `--web.config.file` (which must load at start-up; later changes to it and to the
 //! certificates it names apply to new connections without a reload), with connection limits.
@@ -118,6 +122,40 @@ impl web::MetricsSource for RemoteWriteMetrics {
     }
 }
 
+/// The scrape manager's targets' metadata, for remote write (Prometheus' metadata watcher).
+struct ScrapeMetadata(scrape::ScrapeManager);
+
+impl remote::metadata::MetadataSource for ScrapeMetadata {
+    fn metadata(&self) -> remote::metadata::MetadataFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .targets_metadata(None)
+                .await
+                .into_iter()
+                .map(|t| remote::metadata::TargetMetadata {
+                    target: t.labels,
+                    metadata: t.metadata,
+                })
+                .collect()
+        })
+    }
+}
+
+/// The scrape manager's counters on `/metrics`.
+struct ScrapeMetrics(scrape::ScrapeManager);
+
+impl web::MetricsSource for ScrapeMetrics {
+    fn write_metrics(&self, e: &mut model::exposition::TextEncoder<'_>) {
+        web::write_single(
+            e,
+            "prometheus_target_scrapes_exemplar_out_of_order_total",
+            "Total number of exemplar rejected due to not being out of the expected order.",
+            model::exposition::MetricType::Counter,
+            self.0.exemplar_out_of_order_total() as f64,
+        );
+    }
+}
+
 /// The configuration file with secrets hidden, for `/api/v1/status/config`.
 fn shown_config(opts: &ServerOptions) -> String {
     std::fs::read_to_string(&opts.config_file)
@@ -204,7 +242,11 @@ async fn serve(opts: ServerOptions) -> ExitCode {
         axum::Router::new().nest(&prefix, app)
     };
     if !opts.enable_feature.is_empty() {
-        info!(features = %opts.enable_feature.join(","), "Feature flags are accepted for compatibility; Meridian's behaviour does not depend on them");
+        info!(features = %opts.enable_feature.join(","), "Feature flags are accepted for compatibility; of them only exemplar-storage changes Meridian's behaviour");
+    }
+    let mut max_exemplars = opts.max_exemplars(&current);
+    if max_exemplars > 0 {
+        info!(max_exemplars, "Exemplar storage enabled");
     }
     let server = tokio::spawn(http_server.serve(listener, app, async {
         let _ = stop_rx.await;
@@ -226,7 +268,8 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     // The database replays its WAL before the server reports ready (HTTP is already up so
     // that /-/healthy answers during a long replay, as in Prometheus).
     let dir = opts.storage_tsdb_path.clone();
-    let db_options = opts.db_options();
+    let mut db_options = opts.db_options();
+    db_options.head.max_exemplars = max_exemplars;
     let db = match tokio::task::spawn_blocking(move || tsdb::Db::open(&dir, db_options)).await {
         Ok(Ok(db)) => Arc::new(db),
         Ok(Err(e)) => {
@@ -268,6 +311,14 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     );
     rw_options.flush_deadline = opts.remote_flush_deadline.as_std();
     let remote_write = Arc::new(remote::RemoteStorage::new(rw_options));
+    // The scrape manager exists (without targets) before the queues so that they can read its
+    // metadata; it starts scraping once remote write runs.
+    let scrapes = scrape::ScrapeManager::new(
+        db.clone() as Arc<dyn storage::Appendable>,
+        scrape::ScrapeOptions::default(),
+    );
+    remote_write.set_metadata_source(Arc::new(ScrapeMetadata(scrapes.clone())));
+    metrics.add_source(Arc::new(ScrapeMetrics(scrapes.clone())));
     forget_unconfigured_queues(&opts.storage_tsdb_path.join("remote"), &current);
     if let Err(e) = apply_remote_write(&remote_write, &current).await {
         error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
@@ -309,10 +360,6 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     };
     // Scraping starts once the storage is open; a configuration the scrape manager cannot
     // apply (an HTTP client it cannot build) stops start-up, as it does in Prometheus.
-    let scrapes = scrape::ScrapeManager::new(
-        db.clone() as Arc<dyn storage::Appendable>,
-        scrape::ScrapeOptions::default(),
-    );
     if let Err(e) = scrapes.apply_config(&current).await {
         error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
         syncer.abort();
@@ -369,6 +416,17 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             .await
             {
                 Ok(()) => {
+                    let wanted = opts.max_exemplars(&c);
+                    if wanted != max_exemplars {
+                        let kept = db.head().set_max_exemplars(wanted);
+                        info!(
+                            from = max_exemplars,
+                            to = wanted,
+                            kept,
+                            "Exemplar storage resized"
+                        );
+                        max_exemplars = wanted;
+                    }
                     state.api().set_external_labels(external_labels(&c));
                     state.api().set_config_yaml(shown_config(&opts));
                     current = c;
