@@ -326,9 +326,10 @@ fn parse_line(line: &[u8], format: Format, line_no: u32) -> Result<(Labels, Pars
             let exemplar = match &sample.exemplar {
                 None => None,
                 Some(e) => {
-                    let pairs = e.labels.iter().map(|l| {
-                        model::labels::Label::new(l.name.as_ref(), l.value.as_ref())
-                    });
+                    let pairs = e
+                        .labels
+                        .iter()
+                        .map(|l| model::labels::Label::new(l.name.as_ref(), l.value.as_ref()));
                     let labels = Labels::from_vec(pairs.collect())
                         .map_err(|e| format!("{line_no}:1: exemplar: {e}"))?;
                     Some((labels, e.value, e.timestamp))

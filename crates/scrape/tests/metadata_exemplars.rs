@@ -157,7 +157,8 @@ async fn text_format_metadata_and_changes() {
     // A changed HELP replaces the old one at the next scrape.
     target.set_body("# HELP a_total Second.\n# TYPE a_total gauge\na_total 1\n");
     wait_metadata(&manager, "new help", |m| {
-        m.iter().any(|m| m.family == "a_total" && m.help == "Second.")
+        m.iter()
+            .any(|m| m.family == "a_total" && m.help == "Second.")
     })
     .await;
     let got = manager.targets_metadata(Some("a_total")).await;

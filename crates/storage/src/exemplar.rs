@@ -122,7 +122,10 @@ mod tests {
         let other = ex("b", 1.0, 100);
         let forward = validate_exemplar(Some(&newest), &other);
         let backward = validate_exemplar(Some(&other), &newest);
-        assert!(forward.is_ok() != backward.is_ok(), "{forward:?} {backward:?}");
+        assert!(
+            forward.is_ok() != backward.is_ok(),
+            "{forward:?} {backward:?}"
+        );
         // 128 characters of names and values are fine, 129 are not; characters, not bytes.
         let fits = Exemplar {
             labels: Labels::from_static(&[("t", &"é".repeat(127))]),

@@ -48,7 +48,10 @@ pub enum AppendError {
     /// Already stored: callers treat it as success.
     #[error("duplicate exemplar")]
     DuplicateExemplar,
-    #[error("label length for exemplar exceeds maximum of {} UTF-8 characters", exemplar::MAX_LABEL_SET_LENGTH)]
+    #[error(
+        "label length for exemplar exceeds maximum of {} UTF-8 characters",
+        exemplar::MAX_LABEL_SET_LENGTH
+    )]
     ExemplarLabelLength,
     /// An exemplar for a series the storage does not have (exemplars never create series).
     #[error("unknown series when trying to add exemplar: {0}")]

@@ -185,7 +185,10 @@ impl Appender for MemAppender {
         };
         let newest = match self.exemplars.iter().rev().find(|(s, _)| *s == r) {
             Some((_, e)) => Some(e.clone()),
-            None => self.storage.read().series[r as usize].exemplars.last().cloned(),
+            None => self.storage.read().series[r as usize]
+                .exemplars
+                .last()
+                .cloned(),
         };
         match validate_exemplar(newest.as_ref(), exemplar) {
             Ok(()) => {}
@@ -412,7 +415,12 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].series_labels, lbl("up", "a"));
         assert_eq!(got[0].exemplars, vec![ex("t1", 10), ex("t3", 30)]);
-        assert_eq!(s.select_exemplars(11, 100, &all).unwrap()[0].exemplars.len(), 1);
+        assert_eq!(
+            s.select_exemplars(11, 100, &all).unwrap()[0]
+                .exemplars
+                .len(),
+            1
+        );
         assert!(s.select_exemplars(31, 100, &all).unwrap().is_empty());
     }
 

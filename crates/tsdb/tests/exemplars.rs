@@ -111,7 +111,11 @@ fn exemplars_are_validated_committed_and_replayed() {
         assert_eq!(st.oldest_ts, 1_000);
         // A time range cuts per exemplar.
         let one = db
-            .select_exemplars(16_000, 16_000, &[vec![Matcher::equal("instance", "host-2")]])
+            .select_exemplars(
+                16_000,
+                16_000,
+                &[vec![Matcher::equal("instance", "host-2")]],
+            )
             .unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].exemplars, vec![ex("2-1", 0.5, 16_000)]);

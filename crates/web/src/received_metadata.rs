@@ -137,7 +137,10 @@ mod tests {
         assert_eq!(r.snapshot_at(None, t0 + TTL), vec![m("a", "2")]);
         // At most MAX_PER_FAMILY entries: the least recently received goes.
         for i in 0..MAX_PER_FAMILY + 3 {
-            r.record_at([m("c", &i.to_string())], later + Duration::from_millis(i as u64));
+            r.record_at(
+                [m("c", &i.to_string())],
+                later + Duration::from_millis(i as u64),
+            );
         }
         let c = r.snapshot_at(Some("c"), later + Duration::from_secs(1));
         assert_eq!(c.len(), MAX_PER_FAMILY);

@@ -274,7 +274,13 @@ fn append_all(
         }
         for (pairs, value, ts) in &ts.exemplars {
             let exemplar = labels_of(pairs)
-                .or_else(|e| if pairs.is_empty() { Ok(Labels::empty()) } else { Err(e) })
+                .or_else(|e| {
+                    if pairs.is_empty() {
+                        Ok(Labels::empty())
+                    } else {
+                        Err(e)
+                    }
+                })
                 .map(|labels| Exemplar {
                     labels,
                     value: *value,

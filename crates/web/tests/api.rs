@@ -783,7 +783,10 @@ async fn exemplars_and_received_metadata() {
         r#"{"status":"success","data":{"temp":[{"type":"gauge","help":"","unit":""}]}}"#
     );
     let (_, body) = get(&r, "/api/v1/metadata?limit=1").await;
-    assert!(body.contains(r#""req""#) && !body.contains("temp"), "{body}");
+    assert!(
+        body.contains(r#""req""#) && !body.contains("temp"),
+        "{body}"
+    );
     let (_, body) = get(&r, "/api/v1/metadata?limit=0").await;
     assert_eq!(body, r#"{"status":"success","data":{}}"#);
     for (uri, err) in [
@@ -817,10 +820,20 @@ async fn exemplars_and_received_metadata() {
 async fn remote_write_2_0_exemplars_and_metadata() {
     use remote::proto_v2::{Exemplar, Metadata, Request as V2, Sample, TimeSeries};
     let (r, _) = app(true);
-    let symbols: Vec<String> = ["", "__name__", "lat_bucket", "le", "1", "trace_id", "abc", "Latency.", "seconds"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let symbols: Vec<String> = [
+        "",
+        "__name__",
+        "lat_bucket",
+        "le",
+        "1",
+        "trace_id",
+        "abc",
+        "Latency.",
+        "seconds",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let raw = prost::Message::encode_to_vec(&V2 {
         symbols,
         timeseries: vec![TimeSeries {

@@ -283,7 +283,9 @@ mod tests {
     }
 
     fn all() -> Vec<Vec<Matcher>> {
-        vec![vec![Matcher::new(model::matcher::MatchOp::RegexMatch, "__name__", ".+").unwrap()]]
+        vec![vec![
+            Matcher::new(model::matcher::MatchOp::RegexMatch, "__name__", ".+").unwrap(),
+        ]]
     }
 
     fn traces(s: &ExemplarStorage, start: i64, end: i64) -> Vec<(String, Vec<i64>)> {
@@ -322,7 +324,10 @@ mod tests {
         );
         assert_eq!(traces(&s, 5, 5), vec![("c".into(), vec![5])]);
         let st = s.stats();
-        assert_eq!((st.appended, st.in_storage, st.series, st.max), (6, 3, 2, 3));
+        assert_eq!(
+            (st.appended, st.in_storage, st.series, st.max),
+            (6, 3, 2, 3)
+        );
         assert_eq!(st.oldest_ts, 4);
         // Capacity 1 with one series: its only exemplar is replaced each time.
         let one = ExemplarStorage::new(1);

@@ -389,8 +389,12 @@ mod tests {
             let _ = decode_exemplars(&buf[..cut], &mut Vec::new(), model::labels::Sym::new);
         }
         assert!(
-            decode_exemplars(&buf[..buf.len() - 1], &mut Vec::new(), model::labels::Sym::new)
-                .is_err()
+            decode_exemplars(
+                &buf[..buf.len() - 1],
+                &mut Vec::new(),
+                model::labels::Sym::new
+            )
+            .is_err()
         );
         let mut empty = Vec::new();
         encode_exemplars(&[], &mut empty);

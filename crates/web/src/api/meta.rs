@@ -267,8 +267,8 @@ pub async fn exemplars(
             "end timestamp must not be before start timestamp",
         ));
     }
-    let expr =
-        promql::parse(p.get("query").unwrap_or("")).map_err(|e| ApiError::bad_data(e.to_string()))?;
+    let expr = promql::parse(p.get("query").unwrap_or(""))
+        .map_err(|e| ApiError::bad_data(e.to_string()))?;
     let sets = selectors_of(&expr);
     if sets.is_empty() {
         return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
