@@ -116,7 +116,7 @@ pub fn decode_write_request_v2(
         })
     };
     let pairs = |refs: &[u32], what: &str| -> Result<Vec<(String, String)>, DecodeError> {
-        if refs.len() % 2 != 0 {
+        if !refs.len().is_multiple_of(2) {
             return Err(DecodeError::Protobuf(format!(
                 "odd number of label references in {what}"
             )));

@@ -16,9 +16,12 @@ use model::labels::Labels;
 use remote::metadata::{MetadataFuture, MetadataSource, TargetMetadata};
 use storage::{Appendable, Exemplar};
 
-/// Bodies received, with whether each was 2.0.
+/// A request body and whether it was 2.0.
+type Body = (bool, Vec<u8>);
+
+/// Bodies received.
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<(bool, Vec<u8>)>>>);
+struct Capture(Arc<Mutex<Vec<Body>>>);
 
 impl Capture {
     async fn start(status: Arc<Mutex<u16>>) -> (Capture, String, tokio::task::JoinHandle<()>) {

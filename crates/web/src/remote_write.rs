@@ -206,9 +206,11 @@ struct Incoming {
     labels: Vec<(String, String)>,
     samples: Vec<(i64, f64)>,
     histograms: usize,
-    /// Label pairs, value, timestamp.
-    exemplars: Vec<(Vec<(String, String)>, f64, i64)>,
+    exemplars: Vec<IncomingExemplar>,
 }
+
+/// Label pairs, value, timestamp.
+type IncomingExemplar = (Vec<(String, String)>, f64, i64);
 
 /// What a request stored.
 #[derive(Default)]
