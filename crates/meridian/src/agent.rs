@@ -44,6 +44,17 @@ impl storage::Queryable for AgentStorage {
     }
 }
 
+impl storage::ExemplarQueryable for AgentStorage {
+    fn select_exemplars(
+        &self,
+        _start: i64,
+        _end: i64,
+        _matcher_sets: &[Vec<model::matcher::Matcher>],
+    ) -> Result<Vec<storage::ExemplarQueryResult>, storage::StorageError> {
+        Err(storage::StorageError::Other(UNAVAILABLE.into()))
+    }
+}
+
 impl storage::Appendable for AgentStorage {
     fn appender(&self) -> Box<dyn storage::Appender> {
         self.0.appender()

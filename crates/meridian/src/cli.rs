@@ -177,8 +177,9 @@ pub struct ServerOptions {
     #[arg(long = "web.page-title", default_value = "Meridian")]
     pub page_title: String,
 
-    /// Prometheus feature flags (comma-separated, repeatable). Meridian's behaviour does not
-    /// depend on them; the ones given are logged.
+    /// Prometheus feature flags (comma-separated, repeatable). `exemplar-storage` turns on
+    /// the exemplar storage (also on whenever the configuration has `storage.exemplars`);
+    /// the others are accepted and logged, Meridian's behaviour does not depend on them.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     pub enable_feature: Vec<String>,
 
@@ -285,6 +286,25 @@ impl ServerOptions {
             trimmed.to_string()
         } else {
             format!("/{trimmed}")
+        }
+    }
+
+    /// Whether `--enable-feature=exemplar-storage` was given.
+    pub fn exemplar_storage_feature(&self) -> bool {
+        self.enable_feature
+            .iter()
+            .any(|f| f.trim() == "exemplar-storage")
+    }
+
+    /// The exemplar storage's capacity under `config`: `storage.exemplars.max_exemplars` when
+    /// the configuration has that section (0 or less: off), else Prometheus' default of
+    /// 100000 with `--enable-feature=exemplar-storage`, else 0 (off). Prometheus needs the
+    /// flag in every case; Meridian also takes a configured section as the wish to store.
+    pub fn max_exemplars(&self, config: &config::Config) -> usize {
+        match &config.storage.exemplars {
+            Some(e) => usize::try_from(e.max_exemplars.max(0)).unwrap_or(usize::MAX),
+            None if self.exemplar_storage_feature() => tsdb::head::exemplars::DEFAULT_MAX_EXEMPLARS,
+            None => 0,
         }
     }
 

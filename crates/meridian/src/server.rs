@@ -11,6 +11,10 @@
 //! then the scrape manager starts on the configuration's `scrape_configs`, and every reload
 //! goes to it too (a reload it rejects keeps the old configuration everywhere).
 //!
+//! Exemplars are stored when `--enable-feature=exemplar-storage` is given or the configuration
+//! has `storage.exemplars` (see `ServerOptions::max_exemplars`); a reload resizes the storage.
+//! Remote write gets metric metadata from the scrape manager (created before the queues).
+//!
 //! HTTP is served by `web::serve::HttpServer`: TLS, client certificates and basic auth from
 //! `--web.config.file` (which must load at start-up; later changes to it and to the
 //! certificates it names apply to new connections without a reload), with connection limits.
@@ -122,6 +126,40 @@ impl web::MetricsSource for RemoteWriteMetrics {
     }
 }
 
+/// The scrape manager's targets' metadata, for remote write (Prometheus' metadata watcher).
+struct ScrapeMetadata(scrape::ScrapeManager);
+
+impl remote::metadata::MetadataSource for ScrapeMetadata {
+    fn metadata(&self) -> remote::metadata::MetadataFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .targets_metadata(None)
+                .await
+                .into_iter()
+                .map(|t| remote::metadata::TargetMetadata {
+                    target: t.labels,
+                    metadata: t.metadata,
+                })
+                .collect()
+        })
+    }
+}
+
+/// The scrape manager's counters on `/metrics`.
+struct ScrapeMetrics(scrape::ScrapeManager);
+
+impl web::MetricsSource for ScrapeMetrics {
+    fn write_metrics(&self, e: &mut model::exposition::TextEncoder<'_>) {
+        web::write_single(
+            e,
+            "prometheus_target_scrapes_exemplar_out_of_order_total",
+            "Total number of exemplar rejected due to not being out of the expected order.",
+            model::exposition::MetricType::Counter,
+            self.0.exemplar_out_of_order_total() as f64,
+        );
+    }
+}
+
 /// The configuration file with secrets hidden, for `/api/v1/status/config`.
 /// What the server stores samples in: the database, or in agent mode the WAL-only storage.
 #[derive(Clone)]
@@ -132,13 +170,15 @@ enum Store {
 
 impl Store {
     /// Opens the storage the flags select, replaying its WAL.
-    fn open(opts: &ServerOptions) -> Result<Store, String> {
+    fn open(opts: &ServerOptions, max_exemplars: usize) -> Result<Store, String> {
         if opts.is_agent() {
             tsdb::AgentDb::open(&opts.storage_agent_path, opts.agent_options())
                 .map(Store::Agent)
                 .map_err(|e| e.to_string())
         } else {
-            tsdb::Db::open(&opts.storage_tsdb_path, opts.db_options())
+            let mut db_options = opts.db_options();
+            db_options.head.max_exemplars = max_exemplars;
+            tsdb::Db::open(&opts.storage_tsdb_path, db_options)
                 .map(|db| Store::Db(Arc::new(db)))
                 .map_err(|e| e.to_string())
         }
@@ -178,6 +218,15 @@ impl Store {
         match self {
             Store::Db(db) => db.head().set_wal_floor(floor),
             Store::Agent(a) => a.set_wal_floor(floor),
+        }
+    }
+
+    /// Resizes the exemplar storage (the agent keeps none in memory: its exemplars go to
+    /// the WAL for the queues); returns how many exemplars were kept.
+    fn set_max_exemplars(&self, n: usize) -> usize {
+        match self {
+            Store::Db(db) => db.head().set_max_exemplars(n),
+            Store::Agent(_) => 0,
         }
     }
 
@@ -280,7 +329,11 @@ async fn serve(opts: ServerOptions) -> ExitCode {
         axum::Router::new().nest(&prefix, app)
     };
     if !opts.enable_feature.is_empty() {
-        info!(features = %opts.enable_feature.join(","), "Feature flags are accepted for compatibility; Meridian's behaviour does not depend on them");
+        info!(features = %opts.enable_feature.join(","), "Feature flags are accepted for compatibility; of them only exemplar-storage changes Meridian's behaviour");
+    }
+    let mut max_exemplars = opts.max_exemplars(&current);
+    if max_exemplars > 0 {
+        info!(max_exemplars, "Exemplar storage enabled");
     }
     let server = tokio::spawn(http_server.serve(listener, app, async {
         let _ = stop_rx.await;
@@ -302,19 +355,20 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     // The database replays its WAL before the server reports ready (HTTP is already up so
     // that /-/healthy answers during a long replay, as in Prometheus).
     let open_opts = opts.clone();
-    let store = match tokio::task::spawn_blocking(move || Store::open(&open_opts)).await {
-        Ok(Ok(store)) => store,
-        Ok(Err(e)) => {
-            error!(err = %e, "Opening storage failed");
-            let _ = stop_tx.send(());
-            return ExitCode::FAILURE;
-        }
-        Err(e) => {
-            error!(err = %e, "Opening storage failed");
-            let _ = stop_tx.send(());
-            return ExitCode::FAILURE;
-        }
-    };
+    let store =
+        match tokio::task::spawn_blocking(move || Store::open(&open_opts, max_exemplars)).await {
+            Ok(Ok(store)) => store,
+            Ok(Err(e)) => {
+                error!(err = %e, "Opening storage failed");
+                let _ = stop_tx.send(());
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                error!(err = %e, "Opening storage failed");
+                let _ = stop_tx.send(());
+                return ExitCode::FAILURE;
+            }
+        };
     let data_dir = if opts.is_agent() {
         opts.storage_agent_path.clone()
     } else {
@@ -360,6 +414,11 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     );
     rw_options.flush_deadline = opts.remote_flush_deadline.as_std();
     let remote_write = Arc::new(remote::RemoteStorage::new(rw_options));
+    // The scrape manager exists (without targets) before the queues so that they can read its
+    // metadata; it starts scraping once remote write runs.
+    let scrapes = scrape::ScrapeManager::new(store.appendable(), scrape::ScrapeOptions::default());
+    remote_write.set_metadata_source(Arc::new(ScrapeMetadata(scrapes.clone())));
+    metrics.add_source(Arc::new(ScrapeMetrics(scrapes.clone())));
     forget_unconfigured_queues(&data_dir.join("remote"), &current);
     if let Err(e) = apply_remote_write(&remote_write, &current).await {
         error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
@@ -409,7 +468,6 @@ async fn serve(opts: ServerOptions) -> ExitCode {
     };
     // Scraping starts once the storage is open; a configuration the scrape manager cannot
     // apply (an HTTP client it cannot build) stops start-up, as it does in Prometheus.
-    let scrapes = scrape::ScrapeManager::new(store.appendable(), scrape::ScrapeOptions::default());
     if let Err(e) = scrapes.apply_config(&current).await {
         error!(filename = %opts.config_file.display(), err = %e, "Error loading config");
         syncer.abort();
@@ -463,6 +521,17 @@ async fn serve(opts: ServerOptions) -> ExitCode {
             .await
             {
                 Ok(()) => {
+                    let wanted = opts.max_exemplars(&c);
+                    if wanted != max_exemplars {
+                        let kept = store.set_max_exemplars(wanted);
+                        info!(
+                            from = max_exemplars,
+                            to = wanted,
+                            kept,
+                            "Exemplar storage resized"
+                        );
+                        max_exemplars = wanted;
+                    }
                     state.api().set_external_labels(external_labels(&c));
                     state.api().set_config_yaml(shown_config(&opts));
                     current = c;

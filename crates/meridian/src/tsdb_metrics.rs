@@ -19,6 +19,17 @@ impl storage::Queryable for ApiDb {
     }
 }
 
+impl storage::ExemplarQueryable for ApiDb {
+    fn select_exemplars(
+        &self,
+        start: i64,
+        end: i64,
+        matcher_sets: &[Vec<model::matcher::Matcher>],
+    ) -> Result<Vec<storage::ExemplarQueryResult>, storage::StorageError> {
+        self.0.select_exemplars(start, end, matcher_sets)
+    }
+}
+
 impl storage::Appendable for ApiDb {
     fn appender(&self) -> Box<dyn storage::Appender> {
         self.0.appender()
@@ -210,6 +221,45 @@ impl MetricsSource for TsdbMetrics {
                 "Total number of checkpoint creations that failed.",
                 c,
                 count(&s.checkpoints_failed),
+            ),
+        ]);
+        let x = head.exemplar_stats();
+        rows.extend([
+            (
+                "prometheus_tsdb_exemplar_exemplars_appended_total",
+                "Total number of appended exemplars.",
+                c,
+                x.appended as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_exemplars_in_storage",
+                "Number of exemplars currently in circular storage.",
+                g,
+                x.in_storage as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_series_with_exemplars_in_storage",
+                "Number of series with exemplars currently in circular storage.",
+                g,
+                x.series as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_last_exemplars_timestamp_seconds",
+                "The timestamp of the oldest exemplar stored in circular storage. Useful to check for what timerange the current exemplar buffer limit allows. This usually means the last timestamp for all exemplars for a typical setup. This is not true though if one of the series timestamp is in future compared to rest series.",
+                g,
+                x.oldest_ts as f64 / 1000.0,
+            ),
+            (
+                "prometheus_tsdb_exemplar_max_exemplars",
+                "Total number of exemplars the exemplar storage can store, resizeable.",
+                g,
+                x.max as f64,
+            ),
+            (
+                "prometheus_tsdb_exemplar_out_of_order_exemplars_total",
+                "Total number of out of order exemplar ingestion failed attempts.",
+                c,
+                x.out_of_order as f64,
             ),
         ]);
         if let Some(t) = self.0.lowest_timestamp() {

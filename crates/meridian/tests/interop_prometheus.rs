@@ -1262,3 +1262,473 @@ fn meridian_agent_refuses_rules_and_a_config_without_remote_write() {
         assert!(err.contains(want), "{err}");
     }
 }
+
+/// An OpenMetrics exporter on a thread answering with the current `body`.
+fn start_om_exporter(body: std::sync::Arc<std::sync::Mutex<String>>) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let body = body.lock().unwrap().clone();
+            let _ = c.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    addr
+}
+
+/// Exemplar timestamps of the exporters (seconds): fixed, so that two servers scraping at
+/// different moments store the same exemplars.
+const EXEMPLAR_T0: f64 = 1_700_000_000.0;
+
+/// The payload of exporter `which` ("a" or "b") in `phase` 1 or 2 (phase 2 adds newer
+/// exemplars, and an older one that both servers must refuse).
+fn om_payload(which: &str, phase: u32) -> String {
+    let help = if which == "a" {
+        r#"Requests \"served\" \\ with \n escapes."#
+    } else {
+        "Requests (B)."
+    };
+    let unit = if which == "a" {
+        "# UNIT http_requests requests\n"
+    } else {
+        ""
+    };
+    let t = EXEMPLAR_T0;
+    let (trace, extra_t) = if phase == 1 {
+        (format!("{which}1"), t)
+    } else {
+        (format!("{which}2"), t + 10.0)
+    };
+    // Phase 2: the 0.1 bucket's exemplar is older than the one stored in phase 1.
+    let bucket = if phase == 1 {
+        format!("{{trace_id=\"l1\",span_id=\"s\"}} 0.05 {}", t + 0.5)
+    } else {
+        format!("{{trace_id=\"old\"}} 9 {}", t - 100.0)
+    };
+    let only_b = if which == "b" {
+        "# TYPE only_b gauge\n# HELP only_b Only in B.\nonly_b 1\n"
+    } else {
+        ""
+    };
+    format!(
+        "# TYPE http_requests counter\n# HELP http_requests {help}\n{unit}http_requests_total{{path=\"/a\"}} 1 # {{trace_id=\"{trace}\"}} 0.5 {extra_t}\nhttp_requests_total{{path=\"/b\"}} 2\n# TYPE latency_seconds histogram\n# HELP latency_seconds Latency.\n# UNIT latency_seconds seconds\nlatency_seconds_bucket{{le=\"0.1\"}} 1 # {bucket}\nlatency_seconds_bucket{{le=\"+Inf\"}} 2 # {{trace_id=\"l2\"}} 0.7 {}\nlatency_seconds_count 2\nlatency_seconds_sum 0.75\n# TYPE temp gauge\ntemp 3\n# TYPE build info\nbuild_info{{version=\"1\"}} 1\n{only_b}# EOF\n",
+        t + 0.75
+    )
+}
+
+/// Scrapes of `job` so far, by `up`'s samples in the last minute.
+fn scrapes(addr: SocketAddr, job: &str) -> f64 {
+    vector(
+        addr,
+        &format!("count_over_time(up{{job=\"{job}\"}}[1m])"),
+        "",
+    )
+    .values()
+    .next()
+    .and_then(|v| v.parse::<f64>().ok())
+    .unwrap_or(0.0)
+}
+
+/// Waits until every server scraped every job `more` more times than `since`.
+fn wait_scrapes(servers: &[SocketAddr], jobs: &[&str], more: f64) {
+    let base: Vec<Vec<f64>> = servers
+        .iter()
+        .map(|a| jobs.iter().map(|j| scrapes(*a, j)).collect())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = servers.iter().zip(&base).all(|(a, b)| {
+            jobs.iter()
+                .zip(b)
+                .all(|(j, before)| scrapes(*a, j) >= before + more)
+        });
+        if done {
+            return;
+        }
+        assert!(Instant::now() < deadline, "scrapes did not happen in time");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A metadata or exemplars answer in a comparable form: errors whole (type and message),
+/// data with list order removed where Prometheus' follows Go map iteration.
+fn comparable(body: &[u8]) -> Value {
+    let v: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)));
+    if v.get("status").and_then(Value::as_str) == Some("error") {
+        return v;
+    }
+    let mut data = v.get("data").cloned().unwrap_or(Value::Null);
+    if let Some(families) = data.as_object_mut() {
+        for list in families.values_mut() {
+            if let Some(l) = list.as_array_mut() {
+                l.sort_by_key(|x| x.to_string());
+            }
+        }
+    }
+    if let Some(list) = data.as_array_mut() {
+        list.sort_by_key(|x| x.to_string());
+    }
+    data
+}
+
+/// Both servers scrape the same two OpenMetrics targets (HELP with escapes, UNIT, five types,
+/// exemplars with fixed timestamps) with exemplar storage on; `/api/v1/metadata`,
+/// `/api/v1/targets/metadata` and `/api/v1/query_exemplars` answer the same for a set of
+/// parameters, errors included (status and message).
+///
+/// Intended differences, not compared: `limit_per_metric` (Prometheus 2.42 ignores it; 3.x and
+/// Meridian apply it: checked against Meridian alone), which families a `limit` keeps and
+/// which target `targets/metadata?limit=` starts with (Go map order in Prometheus, sorted in
+/// Meridian: only counts are compared), the order of entries (compared as sets), and the
+/// error text for a `match_target` that parses but is not a selector.
+#[test]
+fn metadata_and_exemplar_endpoints_match_the_real_prometheus() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let (pdir, mdir) = (dir.path().join("p"), dir.path().join("m"));
+    std::fs::create_dir_all(&pdir).unwrap();
+    std::fs::create_dir_all(&mdir).unwrap();
+    let body_a = Arc::new(Mutex::new(om_payload("a", 1)));
+    let body_b = Arc::new(Mutex::new(om_payload("b", 1)));
+    let (ea, eb) = (
+        start_om_exporter(body_a.clone()),
+        start_om_exporter(body_b.clone()),
+    );
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['{ea}']\n  - job_name: b\n    static_configs:\n      - targets: ['{eb}']\n        labels:\n          team: x\n"
+    );
+    let flags = ["--enable-feature=exemplar-storage"];
+    let prom = start_prometheus_with(&pdir, &config, &flags);
+    let meridian = start_meridian_with(&mdir, &config, &flags);
+    let both = [prom.addr, meridian.addr];
+    wait_scrapes(&both, &["a", "b"], 2.0);
+    *body_a.lock().unwrap() = om_payload("a", 2);
+    *body_b.lock().unwrap() = om_payload("b", 2);
+    wait_scrapes(&both, &["a", "b"], 2.0);
+
+    let exact = [
+        "/api/v1/metadata".to_string(),
+        "/api/v1/metadata?metric=http_requests".into(),
+        "/api/v1/metadata?metric=nope".into(),
+        "/api/v1/metadata?limit=0".into(),
+        "/api/v1/metadata?limit=-1".into(),
+        "/api/v1/metadata?limit=x".into(),
+        "/api/v1/metadata?limit=%201".into(),
+        "/api/v1/targets/metadata".into(),
+        "/api/v1/targets/metadata?metric=latency_seconds".into(),
+        format!(
+            "/api/v1/targets/metadata?match_target={}",
+            encode("{job=\"a\"}")
+        ),
+        format!(
+            "/api/v1/targets/metadata?match_target={}&metric=http_requests",
+            encode("{team=~\"x|y\"}")
+        ),
+        format!("/api/v1/targets/metadata?match_target={}", encode("up")),
+        "/api/v1/targets/metadata?limit=0".into(),
+        "/api/v1/targets/metadata?limit=abc".into(),
+        format!("/api/v1/targets/metadata?match_target={}", encode("{")),
+        format!(
+            "/api/v1/query_exemplars?query={}",
+            encode("http_requests_total")
+        ),
+        format!(
+            "/api/v1/query_exemplars?query={}&start={}",
+            encode("latency_seconds_bucket"),
+            EXEMPLAR_T0 + 0.2
+        ),
+        format!(
+            "/api/v1/query_exemplars?query={}&end={}",
+            encode("sum(rate(http_requests_total[5m])) or latency_seconds_bucket{job=\"b\"}"),
+            EXEMPLAR_T0 + 5.0
+        ),
+        format!(
+            "/api/v1/query_exemplars?query={}&start=0&end=1",
+            encode("http_requests_total")
+        ),
+        format!("/api/v1/query_exemplars?query={}", encode("temp")),
+        format!("/api/v1/query_exemplars?query={}", encode("{")),
+        "/api/v1/query_exemplars?query=".into(),
+        format!(
+            "/api/v1/query_exemplars?query={}&start=5&end=2",
+            encode("temp")
+        ),
+        format!(
+            "/api/v1/query_exemplars?query={}&start=soon",
+            encode("temp")
+        ),
+    ];
+    for path in &exact {
+        let (pc, pb) = http(prom.addr, "GET", path, &[], b"");
+        let (mc, mb) = http(meridian.addr, "GET", path, &[], b"");
+        assert_eq!(
+            mc,
+            pc,
+            "{path}: prometheus {} / meridian {}",
+            String::from_utf8_lossy(&pb),
+            String::from_utf8_lossy(&mb)
+        );
+        assert_eq!(comparable(&mb), comparable(&pb), "{path}");
+    }
+    // The exemplars both hold: phase 1 and phase 2 of each target, not the older one.
+    let (_, body) = http(
+        meridian.addr,
+        "GET",
+        &format!(
+            "/api/v1/query_exemplars?query={}",
+            encode("http_requests_total")
+        ),
+        &[],
+        b"",
+    );
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let mut traces: Vec<String> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["exemplars"].as_array().unwrap().clone())
+        .map(|e| e["labels"]["trace_id"].as_str().unwrap().to_string())
+        .collect();
+    traces.sort();
+    assert_eq!(traces, ["a1", "a2", "b1", "b2"]);
+    let (_, body) = http(
+        meridian.addr,
+        "GET",
+        &format!(
+            "/api/v1/query_exemplars?query={}",
+            encode("latency_seconds_bucket")
+        ),
+        &[],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("old") && text.contains("l1"), "{text}");
+    let m = http(meridian.addr, "GET", "/metrics", &[], b"").1;
+    let m = String::from_utf8_lossy(&m);
+    assert!(
+        m.lines().any(
+            |l| l.starts_with("prometheus_target_scrapes_exemplar_out_of_order_total ")
+                && !l.ends_with(" 0")
+        ),
+        "out-of-order exemplars counted"
+    );
+    // No selector: both answer 204.
+    let path = format!("/api/v1/query_exemplars?query={}", encode("1 + 1"));
+    assert_eq!(http(prom.addr, "GET", &path, &[], b"").0, 204);
+    assert_eq!(http(meridian.addr, "GET", &path, &[], b"").0, 204);
+    // Random picks in Prometheus: compare sizes only.
+    for (path, size) in [
+        ("/api/v1/metadata?limit=2", 2),
+        ("/api/v1/metadata?limit=1", 1),
+    ] {
+        for addr in both {
+            let (_, b) = http(addr, "GET", path, &[], b"");
+            let v: Value = serde_json::from_slice(&b).unwrap();
+            assert_eq!(v["data"].as_object().map(|o| o.len()), Some(size), "{path}");
+        }
+    }
+    // Meridian follows 3.x: limit_per_metric keeps one entry of http_requests.
+    let (_, b) = http(
+        meridian.addr,
+        "GET",
+        "/api/v1/metadata?limit_per_metric=1",
+        &[],
+        b"",
+    );
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["data"]["http_requests"].as_array().map(Vec::len), Some(1));
+    println!(
+        "metadata and exemplars: {} requests answered identically by Prometheus and Meridian",
+        exact.len()
+    );
+}
+
+/// `query_exemplars` of `query` over everything, comparable.
+fn exemplars_of(addr: SocketAddr, query: &str) -> Value {
+    let path = format!("/api/v1/query_exemplars?query={}", encode(query));
+    let (code, body) = http(addr, "GET", &path, &[], b"");
+    assert_eq!(code, 200, "{addr}: {}", String::from_utf8_lossy(&body));
+    comparable(&body)
+}
+
+/// A cluster Meridian scrapes OpenMetrics targets with exemplars and remote-writes them with
+/// `send_exemplars` and metadata to the real Prometheus (1.0), to a Meridian (1.0) and to a
+/// Meridian (2.0): every receiver ends up with the sender's exemplars (`query_exemplars`
+/// answers equal); the Meridian receivers also show the sender's metric metadata in
+/// `/api/v1/metadata` (Prometheus 2.42 ignores remote-written metadata: its answer stays
+/// empty). Then sender and receivers are killed and restarted on their data: WAL replay brings
+/// every exemplar back.
+#[test]
+fn exemplars_and_metadata_are_remote_written_to_prometheus_and_meridian() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let sub = |n: &str| {
+        let d = dir.path().join(n);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let (pdir, m1dir, m2dir, sdir) = (sub("prom"), sub("m1"), sub("m2"), sub("sender"));
+    let flags = ["--enable-feature=exemplar-storage"];
+    let (paddr, m1addr, m2addr, saddr) = (free_addr(), free_addr(), free_addr(), free_addr());
+    let prom = start_prometheus_at(&pdir, IDLE_CONFIG, paddr, &flags);
+    let start_m1 = || start_meridian_at(&m1dir, IDLE_CONFIG, m1addr, &flags);
+    let start_m2 = || start_meridian_at(&m2dir, IDLE_CONFIG, m2addr, &flags);
+    let (m1, m2) = (start_m1(), start_m2());
+    let body_a = Arc::new(Mutex::new(om_payload("a", 1)));
+    let body_b = Arc::new(Mutex::new(om_payload("b", 1)));
+    let (ea, eb) = (
+        start_om_exporter(body_a.clone()),
+        start_om_exporter(body_b.clone()),
+    );
+    let queue = "    send_exemplars: true\n    queue_config:\n      batch_send_deadline: 100ms\n      min_backoff: 50ms\n      max_backoff: 200ms\n    metadata_config:\n      send_interval: 500ms\n";
+    let sender_config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['{ea}']\n  - job_name: b\n    static_configs:\n      - targets: ['{eb}']\nremote_write:\n  - url: http://{paddr}/api/v1/write\n{queue}  - url: http://{m1addr}/api/v1/write\n{queue}  - url: http://{m2addr}/api/v1/write\n    protobuf_message: io.prometheus.write.v2.Request\n{queue}"
+    );
+    let start_sender = || start_meridian_at(&sdir, &sender_config, saddr, &flags);
+    let sender = start_sender();
+    wait_scrapes(&[sender.addr], &["a", "b"], 2.0);
+    *body_a.lock().unwrap() = om_payload("a", 2);
+    *body_b.lock().unwrap() = om_payload("b", 2);
+    wait_scrapes(&[sender.addr], &["a", "b"], 2.0);
+
+    let query = r#"{__name__=~"http_requests_total|latency_seconds_bucket"}"#;
+    let want = exemplars_of(sender.addr, query);
+    assert_eq!(
+        want.as_array().map(Vec::len),
+        Some(6),
+        "six series with exemplars at the sender: {want}"
+    );
+    let receivers = [prom.addr, m1.addr, m2.addr];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for r in receivers {
+        while exemplars_of(r, query) != want {
+            assert!(
+                Instant::now() < deadline,
+                "{r} never got the exemplars:\n  sender:   {want}\n  receiver: {}",
+                exemplars_of(r, query)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // Metadata: the Meridian receivers show the sender's families (1.0 by metadata requests,
+    // 2.0 from series metadata); Prometheus 2.42 keeps none.
+    let metadata = |addr| comparable(&http(addr, "GET", "/api/v1/metadata", &[], b"").1);
+    let want_meta = metadata(sender.addr);
+    assert_eq!(
+        want_meta.as_object().map(|o| o.len()),
+        Some(5),
+        "{want_meta}"
+    );
+    for r in [m1.addr, m2.addr] {
+        while metadata(r) != want_meta {
+            assert!(
+                Instant::now() < deadline,
+                "{r} never got the metadata:\n  sender:   {want_meta}\n  receiver: {}",
+                metadata(r)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    assert_eq!(metadata(prom.addr), serde_json::json!({}));
+    let (_, m) = http(sender.addr, "GET", "/metrics", &[], b"");
+    let m = String::from_utf8_lossy(&m);
+    for name in [
+        "prometheus_remote_storage_exemplars_total",
+        "prometheus_remote_storage_metadata_total",
+        "prometheus_tsdb_exemplar_exemplars_appended_total",
+    ] {
+        assert!(
+            m.lines().any(|l| l.starts_with(name) && !l.ends_with(" 0")),
+            "{name} not counted:\n{m}"
+        );
+    }
+
+    // Killed (SIGKILL) and restarted: WAL replay restores the exemplars on both sides.
+    drop(sender);
+    drop(m1);
+    drop(m2);
+    let (sender, m1, m2) = (start_sender(), start_m1(), start_m2());
+    for r in [sender.addr, m1.addr, m2.addr] {
+        assert_eq!(exemplars_of(r, query), want, "{r} after a restart");
+    }
+    println!(
+        "exemplars of {} series and metadata of {} families arrived at Prometheus and two Meridians, and survived restarts",
+        want.as_array().map_or(0, Vec::len),
+        want_meta.as_object().map_or(0, |o| o.len())
+    );
+}
+
+/// Exemplar storage is on with `--enable-feature=exemplar-storage` or with `storage.exemplars`
+/// in the configuration (Meridian's rule; Prometheus needs the flag), off otherwise; a reload
+/// resizes it.
+#[test]
+fn meridian_exemplar_storage_follows_the_flag_or_the_config() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let body = Arc::new(Mutex::new(om_payload("a", 1)));
+    let exporter = start_om_exporter(body.clone());
+    let scrape = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['{exporter}']\n"
+    );
+    let count = |addr| {
+        exemplars_of(addr, r#"{job="a"}"#)
+            .as_array()
+            .map_or(0, |s| {
+                s.iter()
+                    .map(|x| x["exemplars"].as_array().map_or(0, Vec::len))
+                    .sum::<usize>()
+            })
+    };
+    let sub = |n: &str| {
+        let d = dir.path().join(n);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let off = start_meridian(&sub("off"), &scrape);
+    let configured = start_meridian_with(
+        &sub("configured"),
+        &format!("{scrape}storage:\n  exemplars:\n    max_exemplars: 2\n"),
+        &["--web.enable-lifecycle"],
+    );
+    wait_scrapes(&[off.addr, configured.addr], &["a"], 2.0);
+    assert_eq!(count(off.addr), 0, "no flag, no config: nothing stored");
+    assert_eq!(
+        count(configured.addr),
+        2,
+        "configured: capped at max_exemplars"
+    );
+    let (_, m) = http(configured.addr, "GET", "/metrics", &[], b"");
+    assert!(
+        String::from_utf8_lossy(&m)
+            .lines()
+            .any(|l| l == "prometheus_tsdb_exemplar_max_exemplars 2"),
+        "max_exemplars gauge"
+    );
+    // A reload to a larger size keeps what is stored and stores more.
+    std::fs::write(
+        dir.path().join("configured").join("meridian.yml"),
+        format!("{scrape}storage:\n  exemplars:\n    max_exemplars: 100\n"),
+    )
+    .unwrap();
+    let (code, _) = http(configured.addr, "POST", "/-/reload", &[], b"");
+    assert_eq!(code, 200);
+    *body.lock().unwrap() = om_payload("a", 2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count(configured.addr) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no more exemplars after the resize"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -317,6 +317,20 @@ impl Labels {
         h.digest()
     }
 
+    /// Prometheus' own `labels.Hash()`: xxHash64 (seed 0) over `name 0xff value 0xff ...`.
+    /// Only where the exact value decides something Prometheus decides with it (the order of
+    /// exemplars with equal timestamps and values).
+    pub fn prometheus_hash(&self) -> u64 {
+        let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+        for l in self.0.iter() {
+            h.update(l.name.as_bytes());
+            h.update(&[HASH_SEP]);
+            h.update(l.value.as_bytes());
+            h.update(&[HASH_SEP]);
+        }
+        h.digest()
+    }
+
     /// Stable hash over only the named labels (`on(...)` / `by(...)` grouping).
     pub fn hash_for(&self, names: &[&str]) -> u64 {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
@@ -500,6 +514,17 @@ mod tests {
         assert_ne!(
             Labels::from_static(&[("ab", "c")]).hash64(),
             Labels::from_static(&[("a", "bc")]).hash64()
+        );
+    }
+
+    #[test]
+    fn prometheus_hash_is_xxhash64_of_the_separated_pairs() {
+        // xxHash64 of the empty input with seed 0, as Go's cespare/xxhash computes it.
+        assert_eq!(Labels::empty().prometheus_hash(), 0xEF46_DB37_51D8_E999);
+        let l = Labels::from_static(&[("trace_id", "abc"), ("a", "b")]);
+        assert_eq!(
+            l.prometheus_hash(),
+            xxhash_rust::xxh64::xxh64(b"a\xffb\xfftrace_id\xffabc\xff", 0)
         );
     }
 

@@ -77,6 +77,19 @@ fn label_and_help_escapes() {
 }
 
 #[test]
+fn openmetrics_help_escapes_quotes_like_label_values() {
+    // OpenMetrics escapes HELP as label values (`\"` too); 0.0.4 only `\\` and `\n`.
+    let om = items(
+        "# HELP a say \\\"hi\\\" \\\\ \\n\n# EOF\n",
+        Format::OpenMetrics,
+    )
+    .unwrap();
+    assert_eq!(om, vec![Item::Help("a".into(), "say \"hi\" \\ \n".into())]);
+    let text = items("# HELP a say \\\"hi\\\"\n", Format::Text).unwrap();
+    assert_eq!(text, vec![Item::Help("a".into(), "say \\\"hi\\\"".into())]);
+}
+
+#[test]
 fn openmetrics_timestamps_exemplars_and_units() {
     let got = items(
         "# TYPE foo_seconds counter\n# UNIT foo_seconds seconds\n# HELP foo_seconds Help.\n\

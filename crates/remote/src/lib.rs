@@ -6,12 +6,15 @@
 //! - [`encode_write_request`]: the other direction, for senders and tests.
 //! - [`wire_v1`]: a borrowing reader of `WriteRequest` bytes for the receiver's hot path.
 //! - [`read`]: remote-read request decoding, response encoding and the streamed frame format.
+//! - [`metadata`]: metric metadata on the wire (type numbers, series-to-family lookup) and the
+//!   periodic metadata sender of remote write 1.0 queues.
 //! - Remote write, fed from the TSDB's WAL: [`storage::RemoteStorage`] runs one
 //!   [`queue::QueueManager`] per `remote_write` config; each has a WAL watcher
 //!   ([`wal_watcher`], reading with [`wal_tail`]), shards ([`shards`]), a saved position
 //!   ([`position`]), a transport ([`sender`]) and metrics ([`metrics`]).
 
 pub mod encode;
+pub mod metadata;
 pub mod metrics;
 pub mod position;
 pub mod proto;
@@ -80,7 +83,26 @@ pub struct SeriesV2 {
     pub labels: Vec<(String, String)>,
     pub samples: Vec<proto_v2::Sample>,
     pub histograms: usize,
-    pub exemplars: usize,
+    pub exemplars: Vec<ExemplarV2>,
+    /// `None` when the series carries no metadata (unspecified type, no help, no unit).
+    pub metadata: Option<MetadataV2>,
+}
+
+/// An exemplar of a decoded 2.0 request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExemplarV2 {
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    /// Milliseconds; 0 when the sender set none.
+    pub timestamp: i64,
+}
+
+/// The metadata of a series of a decoded 2.0 request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataV2 {
+    pub kind: model::exposition::MetricType,
+    pub help: String,
+    pub unit: String,
 }
 
 /// Decodes a snappy-compressed `io.prometheus.write.v2.Request`, resolving each series' label
@@ -100,22 +122,49 @@ pub fn decode_write_request_v2(
             ))
         })
     };
+    let pairs = |refs: &[u32], what: &str| -> Result<Vec<(String, String)>, DecodeError> {
+        if !refs.len().is_multiple_of(2) {
+            return Err(DecodeError::Protobuf(format!(
+                "odd number of label references in {what}"
+            )));
+        }
+        refs.chunks_exact(2)
+            .map(|pair| Ok((symbol(pair[0])?, symbol(pair[1])?)))
+            .collect()
+    };
     let mut out = Vec::with_capacity(req.timeseries.len());
     for ts in req.timeseries {
-        if ts.labels_refs.len() % 2 != 0 {
-            return Err(DecodeError::Protobuf(
-                "odd number of label references in a series".into(),
-            ));
-        }
-        let mut labels = Vec::with_capacity(ts.labels_refs.len() / 2);
-        for pair in ts.labels_refs.chunks_exact(2) {
-            labels.push((symbol(pair[0])?, symbol(pair[1])?));
-        }
+        let labels = pairs(&ts.labels_refs, "a series")?;
+        let exemplars = ts
+            .exemplars
+            .iter()
+            .map(|e| {
+                Ok(ExemplarV2 {
+                    labels: pairs(&e.labels_refs, "an exemplar")?,
+                    value: e.value,
+                    timestamp: e.timestamp,
+                })
+            })
+            .collect::<Result<Vec<_>, DecodeError>>()?;
+        let metadata = match ts.metadata {
+            None => None,
+            Some(m) => {
+                let kind = metadata::metric_type_from_proto(m.r#type).ok_or_else(|| {
+                    DecodeError::Protobuf(format!("unknown metric type {}", m.r#type))
+                })?;
+                let (help, unit) = (symbol(m.help_ref)?, symbol(m.unit_ref)?);
+                let unset = kind == model::exposition::MetricType::Unknown
+                    && help.is_empty()
+                    && unit.is_empty();
+                (!unset).then_some(MetadataV2 { kind, help, unit })
+            }
+        };
         out.push(SeriesV2 {
             labels,
             samples: ts.samples,
             histograms: ts.histograms.len(),
-            exemplars: ts.exemplars.len(),
+            exemplars,
+            metadata,
         });
     }
     Ok(out)

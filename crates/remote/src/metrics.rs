@@ -8,7 +8,9 @@
 //! Reasons for dropping: `dropped_series` (write_relabel_configs), `too_old`
 //! (sample_age_limit), `retention_age` / `retention_size` (the queue's retention bound —
 //! Meridian only), `unintentionally_dropped_series` (a sample whose series record is missing
-//! from the WAL).
+//! from the WAL). Exemplars (`send_exemplars`) have the same set under `..._exemplars_*`, and
+//! metadata (remote write 1.0) `..._metadata_total`, `_failed_total`, `_retried_total` and
+//! `_bytes_total`.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -71,6 +73,16 @@ pub struct QueueMetrics {
     pub samples_retried: AtomicU64,
     dropped: [AtomicU64; 5],
     pub samples_pending: AtomicI64,
+    pub exemplars_in: AtomicU64,
+    pub exemplars_sent: AtomicU64,
+    pub exemplars_failed: AtomicU64,
+    pub exemplars_retried: AtomicU64,
+    exemplars_dropped: [AtomicU64; 5],
+    pub exemplars_pending: AtomicI64,
+    pub metadata_sent: AtomicU64,
+    pub metadata_failed: AtomicU64,
+    pub metadata_retried: AtomicU64,
+    pub metadata_bytes: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub requests_sent: AtomicU64,
     pub shards: AtomicU64,
@@ -86,6 +98,7 @@ pub struct QueueMetrics {
     pub retained_bytes: AtomicU64,
     pub records_series: AtomicU64,
     pub records_samples: AtomicU64,
+    pub records_exemplars: AtomicU64,
     pub records_other: AtomicU64,
     pub wal_corruptions: AtomicU64,
     /// Series the WAL watcher currently knows (pruned at each new checkpoint).
@@ -104,6 +117,16 @@ impl QueueMetrics {
             samples_retried: AtomicU64::new(0),
             dropped: Default::default(),
             samples_pending: AtomicI64::new(0),
+            exemplars_in: AtomicU64::new(0),
+            exemplars_sent: AtomicU64::new(0),
+            exemplars_failed: AtomicU64::new(0),
+            exemplars_retried: AtomicU64::new(0),
+            exemplars_dropped: Default::default(),
+            exemplars_pending: AtomicI64::new(0),
+            metadata_sent: AtomicU64::new(0),
+            metadata_failed: AtomicU64::new(0),
+            metadata_retried: AtomicU64::new(0),
+            metadata_bytes: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             requests_sent: AtomicU64::new(0),
             shards: AtomicU64::new(0),
@@ -118,6 +141,7 @@ impl QueueMetrics {
             retained_bytes: AtomicU64::new(0),
             records_series: AtomicU64::new(0),
             records_samples: AtomicU64::new(0),
+            records_exemplars: AtomicU64::new(0),
             records_other: AtomicU64::new(0),
             wal_corruptions: AtomicU64::new(0),
             series_tracked: AtomicU64::new(0),
@@ -129,6 +153,17 @@ impl QueueMetrics {
         if n > 0 {
             self.dropped[reason as usize].fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    pub fn exemplars_dropped(&self, reason: DropReason, n: u64) {
+        if n > 0 {
+            self.exemplars_dropped[reason as usize].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Exemplars dropped for `reason` so far.
+    pub fn exemplars_dropped_total(&self, reason: DropReason) -> u64 {
+        self.exemplars_dropped[reason as usize].load(Ordering::Relaxed)
     }
 
     /// Samples dropped for `reason` so far.
@@ -150,7 +185,7 @@ fn family(e: &mut TextEncoder<'_>, name: &str, help: &str, kind: MetricType) {
 /// Writes the families of all `queues` (each family once, one line per queue).
 pub fn write_queue_metrics(e: &mut TextEncoder<'_>, queues: &[&QueueMetrics]) {
     type Get = fn(&QueueMetrics) -> f64;
-    let simple: [(&str, &str, MetricType, Get); 19] = [
+    let simple: [(&str, &str, MetricType, Get); 29] = [
         (
             "prometheus_remote_storage_samples_in_total",
             "Samples read from the WAL by the queue.",
@@ -180,6 +215,71 @@ pub fn write_queue_metrics(e: &mut TextEncoder<'_>, queues: &[&QueueMetrics]) {
             "The number of samples pending in the queues shards to be sent to the remote storage.",
             MetricType::Gauge,
             |m| m.samples_pending.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "prometheus_remote_storage_exemplars_in_total",
+            "Exemplars read from the WAL by the queue.",
+            MetricType::Counter,
+            |m| m.exemplars_in.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "prometheus_remote_storage_exemplars_total",
+            "Total number of exemplars sent to remote storage.",
+            MetricType::Counter,
+            |m| m.exemplars_sent.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "prometheus_remote_storage_exemplars_failed_total",
+            "Total number of exemplars which failed on send to remote storage, non-recoverable errors.",
+            MetricType::Counter,
+            |m| m.exemplars_failed.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "prometheus_remote_storage_exemplars_retried_total",
+            "Total number of exemplars which failed on send to remote storage but were retried because the send error was recoverable.",
+            MetricType::Counter,
+            |m| m.exemplars_retried.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "prometheus_remote_storage_exemplars_pending",
+            "The number of exemplars pending in the queues shards to be sent to the remote storage.",
+            MetricType::Gauge,
+            |m| m.exemplars_pending.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "prometheus_remote_storage_metadata_total",
+            "Total number of metadata entries sent to remote storage.",
+            MetricType::Counter,
+            |m| m.metadata_sent.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "prometheus_remote_storage_metadata_failed_total",
+            "Total number of metadata entries which failed on send to remote storage, non-recoverable errors.",
+            MetricType::Counter,
+            |m| m.metadata_failed.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "prometheus_remote_storage_metadata_retried_total",
+            "Total number of metadata entries which failed on send to remote storage but were retried because the send error was recoverable.",
+            MetricType::Counter,
+            |m| m.metadata_retried.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "prometheus_remote_storage_metadata_bytes_total",
+            "The total number of bytes of metadata sent by the queue after compression.",
+            MetricType::Counter,
+            |m| m.metadata_bytes.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "meridian_remote_storage_exemplars_dropped_all_total",
+            "Exemplars dropped for any reason (sum of prometheus_remote_storage_exemplars_dropped_total).",
+            MetricType::Counter,
+            |m| {
+                m.exemplars_dropped
+                    .iter()
+                    .map(|d| d.load(Ordering::Relaxed))
+                    .sum::<u64>() as f64
+            },
         ),
         (
             "prometheus_remote_storage_bytes_total",
@@ -295,6 +395,24 @@ pub fn write_queue_metrics(e: &mut TextEncoder<'_>, queues: &[&QueueMetrics]) {
         }
     }
 
+    let name = "prometheus_remote_storage_exemplars_dropped_total";
+    family(
+        e,
+        name,
+        "Total number of exemplars which were dropped after being read from the WAL before being sent via remote write.",
+        MetricType::Counter,
+    );
+    for m in queues {
+        for (reason, text) in DROP_REASONS {
+            let labels = [
+                ("reason", text),
+                ("remote_name", m.remote_name.as_str()),
+                ("url", m.url.as_str()),
+            ];
+            e.sample_parts(name, labels, m.exemplars_dropped_total(reason) as f64, None);
+        }
+    }
+
     let name = "prometheus_wal_watcher_records_read_total";
     family(
         e,
@@ -307,6 +425,7 @@ pub fn write_queue_metrics(e: &mut TextEncoder<'_>, queues: &[&QueueMetrics]) {
         for (kind, v) in [
             ("series", &m.records_series),
             ("samples", &m.records_samples),
+            ("exemplars", &m.records_exemplars),
             ("other", &m.records_other),
         ] {
             e.sample_parts(

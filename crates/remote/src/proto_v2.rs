@@ -1,8 +1,8 @@
 //! The remote-write 2.0 message `io.prometheus.write.v2.Request` (symbols, series label
-//! references and float samples; histograms and exemplars only counted), as prost definitions
-//! for decoding (the receiver, tests). Field numbers follow Prometheus' `prompb/io/prometheus/write/v2`;
+//! references, float samples, exemplars and metadata; histograms only counted), as prost
+//! definitions for decoding (the receiver, tests). Field numbers follow Prometheus' `prompb/io/prometheus/write/v2`;
 //! 1–3 of the request are reserved so that a 1.0 decoder fails on it instead of misreading.
-//! The sender encodes by hand (`encode::put_timeseries_v2`).
+//! The sender encodes by hand (`encode::V2Builder`).
 
 /// `io.prometheus.write.v2.Request`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -14,7 +14,7 @@ pub struct Request {
     pub timeseries: Vec<TimeSeries>,
 }
 
-/// `io.prometheus.write.v2.TimeSeries` (samples only).
+/// `io.prometheus.write.v2.TimeSeries` (histograms only counted).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TimeSeries {
     /// Name/value pairs of indexes into `Request::symbols`.
@@ -25,11 +25,37 @@ pub struct TimeSeries {
     /// Native histograms: only counted here (a receiver must not drop them unnoticed).
     #[prost(message, repeated, tag = "3")]
     pub histograms: Vec<Opaque>,
-    /// Exemplars: only counted here.
     #[prost(message, repeated, tag = "4")]
-    pub exemplars: Vec<Opaque>,
+    pub exemplars: Vec<Exemplar>,
+    #[prost(message, optional, tag = "5")]
+    pub metadata: Option<Metadata>,
     #[prost(int64, tag = "6")]
     pub created_timestamp: i64,
+}
+
+/// `io.prometheus.write.v2.Exemplar`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Exemplar {
+    /// Name/value pairs of indexes into `Request::symbols`.
+    #[prost(uint32, repeated, tag = "1")]
+    pub labels_refs: Vec<u32>,
+    #[prost(double, tag = "2")]
+    pub value: f64,
+    /// Milliseconds; 0 means "not set".
+    #[prost(int64, tag = "3")]
+    pub timestamp: i64,
+}
+
+/// `io.prometheus.write.v2.Metadata`; the type uses the numbers of
+/// `prometheus.MetricMetadata.MetricType` (0 is unspecified), help and unit are symbols.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Metadata {
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    #[prost(uint32, tag = "3")]
+    pub help_ref: u32,
+    #[prost(uint32, tag = "4")]
+    pub unit_ref: u32,
 }
 
 /// A message whose content is skipped (decoding keeps only that it was there).

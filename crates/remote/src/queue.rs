@@ -7,6 +7,9 @@
 //! Changes smaller than 30% are ignored, and nothing changes while sends are failing (more
 //! connections do not help a receiver that is down, and a reshard must drain the shards).
 //!
+//! Metadata (`metadata_config.send`, given a [`MetadataSource`]): a remote write 1.0 queue runs
+//! the periodic metadata sender; a 2.0 queue keeps a metadata index its shards put on series.
+//!
 //! Stop: the watcher stops reading, the shards get `flush_deadline` to send what they hold,
 //! then they are cancelled and the position is saved. Unsent samples are not lost: they are
 //! still in the WAL after the saved position, and the next start sends them.
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::metadata::{MetadataIndex, MetadataSettings, MetadataSource};
 use crate::metrics::QueueMetrics;
 use crate::position::{Position, PositionStore};
 use crate::sender::Transport;
@@ -49,6 +53,10 @@ pub struct QueueOptions {
     pub poll_interval: Duration,
     /// Position snapshot period (the acknowledgement journal covers the time between).
     pub persist_interval: Duration,
+    /// `send_exemplars`: read exemplars records and send them with their series.
+    pub send_exemplars: bool,
+    /// Where metadata comes from and how it is sent; `None` sends none.
+    pub metadata: Option<(Arc<dyn MetadataSource>, MetadataSettings)>,
 }
 
 impl QueueOptions {
@@ -72,9 +80,14 @@ impl QueueOptions {
             reshard_interval: Duration::from_secs(10),
             poll_interval: Duration::from_millis(50),
             persist_interval: Duration::from_secs(5),
+            send_exemplars: false,
+            metadata: None,
         }
     }
 }
+
+/// How often a remote write 2.0 queue refreshes the metadata it puts on series, at most.
+const METADATA_INDEX_REFRESH: Duration = Duration::from_secs(10);
 
 /// A running queue.
 pub struct QueueManager {
@@ -82,6 +95,7 @@ pub struct QueueManager {
     watcher: Option<std::thread::JoinHandle<()>>,
     shards: Vec<JoinHandle<()>>,
     resharder: Option<JoinHandle<()>>,
+    metadata_task: Option<JoinHandle<()>>,
     flush_deadline: Duration,
 }
 
@@ -148,6 +162,9 @@ impl QueueManager {
         metrics
             .lowest_needed_segment
             .store(u64::from(position.segment), Ordering::Relaxed);
+        let v2 = s.protobuf_message == config::RemoteWriteMessage::V2;
+        let metadata_index = (v2 && opts.metadata.is_some())
+            .then(|| Arc::new(std::sync::RwLock::new(Arc::new(MetadataIndex::default()))));
         let shared = Arc::new(Shared {
             shards: (0..s.max_shards)
                 .map(|_| ShardQueue {
@@ -176,6 +193,7 @@ impl QueueManager {
             send_nanos: AtomicU64::new(0),
             settings: s.clone(),
             metrics,
+            metadata: metadata_index.clone(),
         });
         let shards = (0..s.max_shards)
             .map(|i| tokio::spawn(run_shard(Arc::clone(&shared), i, Arc::clone(&transport))))
@@ -187,7 +205,8 @@ impl QueueManager {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             relabel: opts.relabel.clone(),
-            keep_labels: s.protobuf_message == config::RemoteWriteMessage::V2,
+            keep_labels: v2,
+            send_exemplars: opts.send_exemplars,
         };
         let wopts = WatcherOptions {
             wal_dir: opts.wal_dir.clone(),
@@ -204,11 +223,27 @@ impl QueueManager {
             .spawn(move || wal_watcher::run(watcher_shared, wopts, rules, segment, filter, skip))
             .map_err(|e| format!("starting the WAL watcher thread: {e}"))?;
         let resharder = tokio::spawn(reshard_loop(Arc::clone(&shared), opts.reshard_interval));
+        let metadata_task = opts.metadata.map(|(source, ms)| match metadata_index {
+            Some(index) => tokio::spawn(crate::metadata::run_index_refresh(
+                source,
+                index,
+                ms.interval.min(METADATA_INDEX_REFRESH),
+                shared.cancel.clone(),
+            )),
+            None => tokio::spawn(crate::metadata::run_sender(
+                source,
+                Arc::clone(&transport),
+                Arc::clone(&shared.metrics),
+                ms,
+                shared.cancel.clone(),
+            )),
+        });
         Ok(QueueManager {
             shared,
             watcher: Some(watcher),
             shards,
             resharder: Some(resharder),
+            metadata_task,
             flush_deadline: opts.flush_deadline,
         })
     }
@@ -254,6 +289,9 @@ impl QueueManager {
         if let Some(r) = self.resharder.take() {
             r.abort();
         }
+        if let Some(t) = self.metadata_task.take() {
+            t.abort();
+        }
         sh.flushing.store(true, Ordering::Release);
         for q in &sh.shards {
             q.notify.notify_one();
@@ -282,6 +320,9 @@ impl Drop for QueueManager {
         self.shared.signal_space();
         if let Some(r) = self.resharder.take() {
             r.abort();
+        }
+        if let Some(t) = self.metadata_task.take() {
+            t.abort();
         }
     }
 }

@@ -7,6 +7,14 @@
 //! the next, and resharding waits until every shard is empty. So a receiver never sees a
 //! series' samples out of order, even with many shards in parallel.
 //!
+//! Exemplars (`send_exemplars`) travel as items too, in the same shard as their series' samples
+//! and counted towards `max_samples_per_send`, and are sent in the series' `TimeSeries` entry;
+//! they advance the position like samples but not the series' "done" timestamp (their
+//! timestamps are not ordered with the samples'), so a restart may send a few again, which
+//! receivers ignore as duplicates. `sample_age_limit` applies to their timestamps (as in
+//! Prometheus), the retention age does not (an exemplar may be old when it is scraped); the
+//! retention size does.
+//!
 //! Nothing is lost while a batch is retried: the samples stay in the WAL and the queue's
 //! saved position does not pass them until they are done. A retried batch only gives up its
 //! samples when they fall outside the queue's retention bound (`retention_max_age`,
@@ -38,9 +46,13 @@ pub(crate) struct SeriesInfo {
     pub labels: Box<[crate::proto::Label]>,
     /// Hash of the series' WAL labels: the key of "done" timestamps and of shard routing.
     pub key: u64,
+    /// The metric name after relabeling and the series' target (`metadata::target_key` of
+    /// its WAL labels): remote write 2.0 looks its metadata up by them.
+    pub name: Box<str>,
+    pub target: u64,
 }
 
-/// One pending sample.
+/// One pending sample, or exemplar.
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
     pub series: Arc<SeriesInfo>,
@@ -48,6 +60,28 @@ pub(crate) struct Item {
     pub v: f64,
     /// The WAL segment it was read from.
     pub seg: u32,
+    /// `Some(labels)` for an exemplar.
+    pub exemplar: Option<Arc<[crate::proto::Label]>>,
+}
+
+/// Adds `sign` times the items to the pending gauges (samples and exemplars apart).
+pub(crate) fn add_pending(m: &QueueMetrics, items: &[Item], sign: i64) {
+    let exemplars = items.iter().filter(|i| i.exemplar.is_some()).count() as i64;
+    let samples = items.len() as i64 - exemplars;
+    if samples != 0 {
+        m.samples_pending
+            .fetch_add(sign * samples, Ordering::Relaxed);
+    }
+    if exemplars != 0 {
+        m.exemplars_pending
+            .fetch_add(sign * exemplars, Ordering::Relaxed);
+    }
+}
+
+/// (samples, exemplars) among `items`.
+fn kinds(items: &[Item]) -> (u64, u64) {
+    let exemplars = items.iter().filter(|i| i.exemplar.is_some()).count() as u64;
+    (items.len() as u64 - exemplars, exemplars)
 }
 
 /// The numbers of a queue_config, resolved.
@@ -137,6 +171,8 @@ pub(crate) struct Shared {
     pub last_failure_ms: AtomicI64,
     /// Nanoseconds spent in successful sends, for resharding.
     pub send_nanos: AtomicU64,
+    /// Remote write 2.0 with `metadata_config.send`: the metadata series are sent with.
+    pub metadata: Option<Arc<std::sync::RwLock<Arc<crate::metadata::MetadataIndex>>>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -192,8 +228,10 @@ impl Shared {
         latest.reserve(items.len().min(4096));
         let mut per_segment: Vec<(u32, u64)> = Vec::with_capacity(2);
         for it in items {
-            let e = latest.entry(it.series.key).or_insert(it.t);
-            *e = (*e).max(it.t);
+            if it.exemplar.is_none() {
+                let e = latest.entry(it.series.key).or_insert(it.t);
+                *e = (*e).max(it.t);
+            }
             match per_segment.iter_mut().find(|(s, _)| *s == it.seg) {
                 Some((_, n)) => *n += 1,
                 None => per_segment.push((it.seg, 1)),
@@ -222,7 +260,7 @@ impl Shared {
         }
         let n = items.len() as i64;
         self.pending.fetch_sub(n, Ordering::AcqRel);
-        self.metrics.samples_pending.fetch_sub(n, Ordering::Relaxed);
+        add_pending(&self.metrics, items, -1);
     }
 
     /// Writes the position snapshot (and empties the journal).
@@ -260,10 +298,11 @@ impl Shared {
         let retention = (s.retention_max_age_ms > 0).then(|| now - s.retention_max_age_ms);
         let mut dropped = Vec::new();
         let mut counts = [0u64; 3];
+        let mut exemplar_counts = [0u64; 3];
         batch.retain(|it| {
             let reason = if it.seg < floor {
                 Some(0)
-            } else if retention.is_some_and(|m| it.t < m) {
+            } else if it.exemplar.is_none() && retention.is_some_and(|m| it.t < m) {
                 Some(1)
             } else if too_old.is_some_and(|m| it.t < m) {
                 Some(2)
@@ -272,7 +311,11 @@ impl Shared {
             };
             match reason {
                 Some(r) => {
-                    counts[r] += 1;
+                    if it.exemplar.is_some() {
+                        exemplar_counts[r] += 1;
+                    } else {
+                        counts[r] += 1;
+                    }
                     dropped.push(it.clone());
                     false
                 }
@@ -283,6 +326,9 @@ impl Shared {
         m.dropped(DropReason::RetentionSize, counts[0]);
         m.dropped(DropReason::RetentionAge, counts[1]);
         m.dropped(DropReason::TooOld, counts[2]);
+        m.exemplars_dropped(DropReason::RetentionSize, exemplar_counts[0]);
+        m.exemplars_dropped(DropReason::RetentionAge, exemplar_counts[1]);
+        m.exemplars_dropped(DropReason::TooOld, exemplar_counts[2]);
         self.mark_done(&dropped);
         batch.len()
     }
@@ -297,8 +343,14 @@ pub(crate) struct Encoder {
 }
 
 /// Encodes a batch as a compressed request: one time series per series, each with its
-/// samples in batch (= WAL) order.
-fn encode_batch(batch: &[Item], enc: &mut Encoder, message: config::RemoteWriteMessage) -> Vec<u8> {
+/// samples (and exemplars) in batch (= WAL) order; for remote write 2.0 with the series'
+/// metadata from `metadata`.
+fn encode_batch(
+    batch: &[Item],
+    enc: &mut Encoder,
+    message: config::RemoteWriteMessage,
+    metadata: Option<&crate::metadata::MetadataIndex>,
+) -> Vec<u8> {
     let ptr = |i: u32| Arc::as_ptr(&batch[i as usize].series) as usize;
     let order = &mut enc.order;
     order.clear();
@@ -307,10 +359,15 @@ fn encode_batch(batch: &[Item], enc: &mut Encoder, message: config::RemoteWriteM
     order.sort_by_key(|&i| ptr(i));
     let samples = |run: &[u32]| {
         run.iter()
-            .map(|&i| {
-                let it = &batch[i as usize];
-                (it.t, it.v)
-            })
+            .map(|&i| &batch[i as usize])
+            .filter(|it| it.exemplar.is_none())
+            .map(|it| (it.t, it.v))
+            .collect::<Vec<_>>()
+    };
+    let exemplars = |run: &[u32]| {
+        run.iter()
+            .map(|&i| &batch[i as usize])
+            .filter_map(|it| Some((it.exemplar.as_deref()?, it.v, it.t)))
             .collect::<Vec<_>>()
     };
     enc.raw.clear();
@@ -321,10 +378,8 @@ fn encode_batch(batch: &[Item], enc: &mut Encoder, message: config::RemoteWriteM
                 put_timeseries(
                     &mut enc.raw,
                     &series.encoded_labels,
-                    run.iter().map(|&i| {
-                        let it = &batch[i as usize];
-                        (it.t, it.v)
-                    }),
+                    samples(run).into_iter(),
+                    &exemplars(run),
                 );
             }
         }
@@ -333,7 +388,13 @@ fn encode_batch(batch: &[Item], enc: &mut Encoder, message: config::RemoteWriteM
             b.clear();
             for run in order.chunk_by(|a, b| ptr(*a) == ptr(*b)) {
                 let series = &batch[run[0] as usize].series;
-                b.add(&series.labels, samples(run).into_iter());
+                let meta = metadata.and_then(|m| m.for_series(series.target, &series.name));
+                b.add(
+                    &series.labels,
+                    samples(run).into_iter(),
+                    &exemplars(run),
+                    meta,
+                );
             }
             b.finish(&mut enc.raw);
         }
@@ -359,7 +420,11 @@ async fn send_batch(
         if shared.drop_expired(batch) == 0 {
             return true;
         }
-        let body = encode_batch(batch, enc, s.protobuf_message);
+        let index = shared
+            .metadata
+            .as_ref()
+            .map(|m| Arc::clone(&m.read().unwrap_or_else(|e| e.into_inner())));
+        let body = encode_batch(batch, enc, s.protobuf_message, index.as_deref());
         let bytes = body.len() as u64;
         let started = Instant::now();
         let result = tokio::select! {
@@ -368,7 +433,7 @@ async fn send_batch(
         };
         let took = started.elapsed();
         m.send_duration.observe(took);
-        let n = batch.len() as u64;
+        let (n, n_exemplars) = kinds(batch);
         match classify(&result, s.retry_on_http_429) {
             Verdict::Done => {
                 if let Ok(r) = &result
@@ -378,9 +443,15 @@ async fn send_batch(
                     tracing::warn!(remote_name = %m.remote_name, url = %m.url, sent = n, written, "the receiver acknowledged the request but says it wrote fewer samples");
                 }
                 m.samples_sent.fetch_add(n, Ordering::Relaxed);
+                m.exemplars_sent.fetch_add(n_exemplars, Ordering::Relaxed);
                 m.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
                 m.requests_sent.fetch_add(1, Ordering::Relaxed);
-                let newest = batch.iter().map(|i| i.t).max().unwrap_or(0);
+                let newest = batch
+                    .iter()
+                    .filter(|i| i.exemplar.is_none())
+                    .map(|i| i.t)
+                    .max()
+                    .unwrap_or(0);
                 m.highest_sent_ms.fetch_max(newest, Ordering::Relaxed);
                 shared
                     .send_nanos
@@ -394,14 +465,17 @@ async fn send_batch(
                     Ok(r) => (r.status, r.message.as_str()),
                     Err(e) => (0, e.as_str()),
                 };
-                tracing::warn!(remote_name = %m.remote_name, url = %m.url, status, err = message, samples = n, "remote write refused a batch; its samples are dropped (not retried)");
+                tracing::warn!(remote_name = %m.remote_name, url = %m.url, status, err = message, samples = n, exemplars = n_exemplars, "remote write refused a batch; its samples are dropped (not retried)");
                 m.samples_failed.fetch_add(n, Ordering::Relaxed);
+                m.exemplars_failed.fetch_add(n_exemplars, Ordering::Relaxed);
                 shared.mark_done(batch);
                 batch.clear();
                 return true;
             }
             Verdict::Retry(after) => {
                 m.samples_retried.fetch_add(n, Ordering::Relaxed);
+                m.exemplars_retried
+                    .fetch_add(n_exemplars, Ordering::Relaxed);
                 shared.last_failure_ms.store(now_ms(), Ordering::Relaxed);
                 let err = match &result {
                     Ok(r) => format!("HTTP {}: {}", r.status, r.message),

@@ -5,6 +5,9 @@
 //!
 //! A queue's identity, and so its directory `<data>/remote/<queue-id>`, is its `name` and
 //! `url`: editing other settings (batching, relabeling) keeps its position.
+//!
+//! Metric metadata comes from the [`MetadataSource`] given with
+//! [`RemoteStorage::set_metadata_source`] (the scrape manager); without one, queues send none.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use std::time::Duration;
 use config::{NameValidationScheme, RemoteWriteConfig};
 use model::exposition::TextEncoder;
 
+use crate::metadata::{MetadataSettings, MetadataSource};
 use crate::metrics::{QueueMetrics, write_queue_metrics};
 use crate::queue::{QueueManager, QueueOptions};
 use crate::sender::HttpTransport;
@@ -83,6 +87,7 @@ pub struct RemoteStorage {
     metrics: Mutex<Vec<Arc<QueueMetrics>>>,
     /// The running queues' state, for the synchronous [`RemoteStorage::lowest_needed`].
     shared: Mutex<Vec<Arc<Shared>>>,
+    metadata_source: Mutex<Option<Arc<dyn MetadataSource>>>,
 }
 
 /// The lowest segment any saved queue position names, read from disk (for WAL truncation
@@ -102,7 +107,19 @@ impl RemoteStorage {
             queues: tokio::sync::Mutex::new(BTreeMap::new()),
             metrics: Mutex::new(Vec::new()),
             shared: Mutex::new(Vec::new()),
+            metadata_source: Mutex::new(None),
         }
+    }
+
+    /// Where queues started from now on get metric metadata (Prometheus' metadata watcher
+    /// reads the scrape manager); set it before the first [`apply_config`].
+    ///
+    /// [`apply_config`]: RemoteStorage::apply_config
+    pub fn set_metadata_source(&self, source: Arc<dyn MetadataSource>) {
+        *self
+            .metadata_source
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(source);
     }
 
     /// Makes the running queues match `configs`. Configuration errors (an unusable HTTP
@@ -193,6 +210,25 @@ impl RemoteStorage {
             qo.reshard_interval = self.opts.reshard_interval;
             qo.poll_interval = self.opts.poll_interval;
             qo.persist_interval = self.opts.persist_interval;
+            qo.send_exemplars = cfg.send_exemplars;
+            let source = self
+                .metadata_source
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            qo.metadata = source.filter(|_| cfg.metadata_config.send).map(|source| {
+                let mc = &cfg.metadata_config;
+                let settings = MetadataSettings {
+                    interval: mc.send_interval.as_std().max(Duration::from_millis(10)),
+                    max_per_send: usize::try_from(mc.max_samples_per_send)
+                        .unwrap_or(usize::MAX)
+                        .max(1),
+                    min_backoff: cfg.queue_config.min_backoff.as_std(),
+                    max_backoff: cfg.queue_config.max_backoff.as_std(),
+                    retry_on_http_429: cfg.queue_config.retry_on_http_429,
+                };
+                (source, settings)
+            });
             match QueueManager::start(qo, transport) {
                 Ok(queue) => {
                     queues.insert(

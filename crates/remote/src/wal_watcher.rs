@@ -1,7 +1,7 @@
 //! The WAL watcher of one queue: a thread that reads the TSDB's WAL from the queue's saved
 //! position, follows the segment being written, turns series records into the labels to send
 //! (external labels, then write_relabel_configs) and samples records into pending samples
-//! routed to shards by series.
+//! routed to shards by series; with `send_exemplars`, exemplars records likewise.
 //!
 //! Start-up: series come from the newest `checkpoint.NNNNNNNN` directory (Prometheus' format;
 //! only its series records are used) and from every segment between the checkpoint and the
@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use model::labels::Labels;
-use tsdb::wal::record::{self, RefSample, RefSeries};
+use tsdb::wal::record::{self, RefExemplar, RefSample, RefSeries};
 use tsdb::wal::{WalReader, list_segments, segment_name};
 
 use crate::encode::{FastMap, encode_labels};
@@ -36,6 +36,8 @@ pub(crate) struct SeriesRules {
     pub relabel: Vec<relabel::Rule>,
     /// Keep the label strings (remote write 2.0 builds a symbol table per request).
     pub keep_labels: bool,
+    /// Read exemplars records too (`send_exemplars`).
+    pub send_exemplars: bool,
 }
 
 impl SeriesRules {
@@ -68,7 +70,10 @@ impl SeriesRules {
         } else {
             encode_labels(&labels).into_boxed_slice()
         };
+        let name = out.metric_name().unwrap_or_default().into();
         Some(Arc::new(SeriesInfo {
+            name,
+            target: crate::metadata::target_key(wal),
             encoded_labels,
             labels: if self.keep_labels {
                 labels.into_boxed_slice()
@@ -126,6 +131,7 @@ struct Watcher {
     filter: FastMap<u64, i64>,
     skip: (u32, u64),
     samples: Vec<RefSample>,
+    exemplars: Vec<RefExemplar>,
     series_buf: Vec<RefSeries>,
     routed: Vec<Vec<Item>>,
     last_persist: Instant,
@@ -152,6 +158,7 @@ pub(crate) fn run(
         filter,
         skip,
         samples: Vec::new(),
+        exemplars: Vec::new(),
         series_buf: Vec::new(),
         routed,
         last_persist: Instant::now(),
@@ -521,6 +528,20 @@ impl Watcher {
                     .fetch_add(1, Ordering::Relaxed);
                 self.handle_samples(seg);
             }
+            Some(&record::TYPE_EXEMPLARS) if self.rules.send_exemplars => {
+                self.exemplars.clear();
+                if let Err(e) =
+                    record::decode_exemplars(rec, &mut self.exemplars, model::labels::Sym::new)
+                {
+                    tracing::warn!(remote_name = %self.name(), err = %e, "undecodable exemplars record skipped");
+                    return;
+                }
+                self.shared
+                    .metrics
+                    .records_exemplars
+                    .fetch_add(1, Ordering::Relaxed);
+                self.handle_exemplars(seg);
+            }
             _ => {
                 self.shared
                     .metrics
@@ -528,6 +549,67 @@ impl Watcher {
                     .fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Routes the exemplars just decoded: like samples, except that the "done" filter does
+    /// not apply (it tracks samples), nor the retention age (an exemplar's timestamp is when
+    /// it was observed, which says nothing about how long the queue has held it).
+    fn handle_exemplars(&mut self, seg: u32) {
+        let sh = Arc::clone(&self.shared);
+        let m = &sh.metrics;
+        let s = &sh.settings;
+        let now = now_ms();
+        let floor = sh.floor.load(Ordering::Acquire);
+        let too_old = (s.sample_age_limit_ms > 0).then(|| now - s.sample_age_limit_ms);
+        let active = sh.active.load(Ordering::Acquire).max(1);
+        let mut counts = [0u64; 5];
+        let mut accepted = 0u64;
+        for e in self.exemplars.drain(..) {
+            let reason = match self.series.get(&e.id).map(|entry| &entry.info) {
+                None => Err(DropReason::UnknownSeries),
+                Some(None) => Err(DropReason::DroppedSeries),
+                Some(Some(_)) if seg < floor => Err(DropReason::RetentionSize),
+                Some(Some(_)) if too_old.is_some_and(|min| e.t < min) => Err(DropReason::TooOld),
+                Some(Some(info)) => Ok(info),
+            };
+            let info = match reason {
+                Ok(info) => info,
+                Err(r) => {
+                    counts[r as usize] += 1;
+                    continue;
+                }
+            };
+            let labels: Arc<[proto::Label]> = e
+                .labels
+                .iter()
+                .map(|l| proto::Label {
+                    name: l.name.as_str().to_owned(),
+                    value: l.value.as_str().to_owned(),
+                })
+                .collect();
+            let shard = (info.key % active as u64) as usize;
+            self.routed[shard].push(Item {
+                series: Arc::clone(info),
+                t: e.t,
+                v: e.v,
+                seg,
+                exemplar: Some(labels),
+            });
+            accepted += 1;
+        }
+        let dropped: u64 = counts.iter().sum();
+        m.exemplars_in
+            .fetch_add(accepted + dropped, Ordering::Relaxed);
+        for reason in [
+            DropReason::DroppedSeries,
+            DropReason::TooOld,
+            DropReason::RetentionAge,
+            DropReason::RetentionSize,
+            DropReason::UnknownSeries,
+        ] {
+            m.exemplars_dropped(reason, counts[reason as usize]);
+        }
+        self.enqueue_routed(seg, accepted);
     }
 
     fn handle_samples(&mut self, seg: u32) {
@@ -575,6 +657,7 @@ impl Watcher {
                 t: rs.t,
                 v: rs.v,
                 seg,
+                exemplar: None,
             });
             accepted += 1;
         }
@@ -596,6 +679,15 @@ impl Watcher {
         {
             m.dropped(reason, n);
         }
+        self.enqueue_routed(seg, accepted);
+    }
+
+    /// Hands the routed items (`accepted` of them, read from `seg`) to their shards, waiting
+    /// for room.
+    fn enqueue_routed(&mut self, seg: u32, accepted: u64) {
+        let sh = Arc::clone(&self.shared);
+        let m = &sh.metrics;
+        let s = &sh.settings;
         if accepted == 0 {
             return;
         }
@@ -604,8 +696,9 @@ impl Watcher {
             *st.outstanding.entry(seg).or_insert(0) += accepted;
         }
         sh.pending.fetch_add(accepted as i64, Ordering::AcqRel);
-        m.samples_pending
-            .fetch_add(accepted as i64, Ordering::Relaxed);
+        for items in &self.routed {
+            crate::shards::add_pending(m, items, 1);
+        }
         for shard in 0..self.routed.len() {
             if self.routed[shard].is_empty() {
                 continue;
@@ -617,7 +710,7 @@ impl Watcher {
                     // pending in memory.
                     let n = items.len() as i64;
                     sh.pending.fetch_sub(n, Ordering::AcqRel);
-                    m.samples_pending.fetch_sub(n, Ordering::Relaxed);
+                    crate::shards::add_pending(m, &items, -1);
                     break;
                 }
                 {
@@ -634,25 +727,28 @@ impl Watcher {
                 let floor = sh.floor.load(Ordering::Acquire);
                 let now = now_ms();
                 let retention = (s.retention_max_age_ms > 0).then(|| now - s.retention_max_age_ms);
-                if items
-                    .iter()
-                    .any(|i| i.seg < floor || retention.is_some_and(|min| i.t < min))
-                {
+                if items.iter().any(|i| {
+                    i.seg < floor
+                        || (i.exemplar.is_none() && retention.is_some_and(|min| i.t < min))
+                }) {
                     let mut dropped = Vec::new();
-                    let mut by_size = 0;
+                    // [samples, exemplars] × [by size, by age]
+                    let mut counts = [[0u64; 2]; 2];
                     items.retain(|i| {
                         let size = i.seg < floor;
-                        let age = retention.is_some_and(|min| i.t < min);
+                        let age = i.exemplar.is_none() && retention.is_some_and(|min| i.t < min);
                         if size || age {
-                            by_size += u64::from(size);
+                            counts[usize::from(i.exemplar.is_some())][usize::from(!size)] += 1;
                             dropped.push(i.clone());
                             false
                         } else {
                             true
                         }
                     });
-                    m.dropped(DropReason::RetentionSize, by_size);
-                    m.dropped(DropReason::RetentionAge, dropped.len() as u64 - by_size);
+                    m.dropped(DropReason::RetentionSize, counts[0][0]);
+                    m.dropped(DropReason::RetentionAge, counts[0][1]);
+                    m.exemplars_dropped(DropReason::RetentionSize, counts[1][0]);
+                    m.exemplars_dropped(DropReason::RetentionAge, counts[1][1]);
                     sh.mark_done(&dropped);
                     if items.is_empty() {
                         break;

@@ -11,15 +11,20 @@
 //! Per sample, as Prometheus: target labels are attached (`honor_labels`, `exported_*`
 //! renaming), `metric_relabel_configs` applied, the name and label limits checked, the sample
 //! limit counted; out-of-order, duplicate and out-of-bounds samples are counted and skipped; a
-//! parse error or an exceeded limit fails the whole scrape.
+//! parse error or an exceeded limit fails the whole scrape. A sample's exemplar (OpenMetrics)
+//! is appended after it, with the scrape's timestamp when it has none; exemplar errors never
+//! fail a scrape (out-of-order ones are counted).
+//!
+//! Comment lines update the target's metadata (`# TYPE`, `# HELP`, `# UNIT`), also when the
+//! line is a cache hit.
 
 use model::exposition::{Entry, Format, Parser, parse_openmetrics_number, parse_text_value};
 use model::labels::{Labels, LabelsBuilder, METRIC_NAME};
 use model::names::ValidationScheme;
 use model::sample::stale_nan;
-use storage::{AppendError, Appender};
+use storage::{AppendError, Appender, Exemplar};
 
-use crate::cache::{ScrapeCache, SeriesEntry};
+use crate::cache::{MetaField, MetaLine, ScrapeCache, SeriesEntry};
 
 /// Prefix of a cache key that is not raw line bytes but a rendered label set (for lines whose
 /// spelling is not canonical); no sample line can start with these bytes.
@@ -55,6 +60,8 @@ pub struct AppendStats {
     pub out_of_order: u64,
     pub duplicates: u64,
     pub out_of_bounds: u64,
+    /// Exemplars refused as out of order (`prometheus_target_scrapes_exemplar_out_of_order_total`).
+    pub exemplar_out_of_order: u64,
 }
 
 /// Appends the samples of `body` at default timestamp `t`. On error the caller rolls the
@@ -113,6 +120,8 @@ fn append_stale_markers(cache: &ScrapeCache, app: &mut dyn Appender, t: i64) -> 
 struct ParsedValue {
     value: f64,
     timestamp: Option<i64>,
+    /// Labels, value and timestamp (if it had one).
+    exemplar: Option<(Labels, f64, Option<i64>)>,
 }
 
 fn append_lines(
@@ -151,12 +160,10 @@ fn append_lines(
                     saw_eof = true;
                     continue;
                 }
-                if let Some(last) = cache.comments.get_mut(line) {
-                    *last = iter;
-                    continue;
+                if !cache.comment_seen(line) {
+                    let meta = check_comment(line, format, line_no)?;
+                    cache.add_comment(line, meta);
                 }
-                check_comment(line, format, line_no)?;
-                cache.comments.insert(line.into(), iter);
                 continue;
             }
             Some(_) => {}
@@ -176,6 +183,7 @@ fn append_lines(
                     Some((_, parsed)) => ParsedValue {
                         value: parsed.value,
                         timestamp: parsed.timestamp,
+                        exemplar: None,
                     },
                     None => parse_line(line, format, line_no)?.1,
                 };
@@ -247,22 +255,28 @@ fn append_sample(
             if is_new {
                 stats.series_added += 1;
             }
-            Ok(())
         }
-        Err(AppendError::OutOfOrder) => {
-            stats.out_of_order += 1;
-            Ok(())
-        }
-        Err(AppendError::DuplicateTimestamp) => {
-            stats.duplicates += 1;
-            Ok(())
-        }
-        Err(AppendError::OutOfBounds | AppendError::TooOld) => {
-            stats.out_of_bounds += 1;
-            Ok(())
-        }
-        Err(e) => Err(e.to_string()),
+        Err(AppendError::OutOfOrder) => stats.out_of_order += 1,
+        Err(AppendError::DuplicateTimestamp) => stats.duplicates += 1,
+        Err(AppendError::OutOfBounds | AppendError::TooOld) => stats.out_of_bounds += 1,
+        Err(e) => return Err(e.to_string()),
     }
+    // As Prometheus: the exemplar goes in even when its sample was refused.
+    if let Some((labels, value, ts)) = parsed.exemplar {
+        let exemplar = Exemplar {
+            labels,
+            value,
+            ts: ts.unwrap_or(t),
+        };
+        match app.append_exemplar(entry.series_ref, &entry.labels, &exemplar) {
+            Ok(_) => {}
+            Err(AppendError::OutOfOrderExemplar) => stats.exemplar_out_of_order += 1,
+            Err(e) => {
+                tracing::debug!(series = %entry.labels, err = %e, "exemplar not stored");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A cache key for a label set whose line could not be keyed by its bytes.
@@ -273,12 +287,21 @@ pub(crate) fn rendered_key(labels: &Labels) -> Box<[u8]> {
 }
 
 /// Validates a comment line with the parser (`# HELP`/`# TYPE`/`# UNIT` syntax; OpenMetrics
-/// allows no other comments).
-fn check_comment(line: &[u8], format: Format, line_no: u32) -> Result<(), String> {
+/// allows no other comments) and returns the metadata it carries.
+fn check_comment(line: &[u8], format: Format, line_no: u32) -> Result<Option<MetaLine>, String> {
     let mut parser = Parser::new(line, format).map_err(|e| at_line(&e, line_no))?;
+    let meta = |family: &str, field| {
+        Some(MetaLine {
+            family: family.into(),
+            field,
+        })
+    };
     match parser.next_entry() {
         Some(Err(e)) => Err(at_line(&e, line_no)),
-        _ => Ok(()),
+        Some(Ok(Entry::Type { name, kind })) => Ok(meta(&name, MetaField::Type(kind))),
+        Some(Ok(Entry::Help { name, text })) => Ok(meta(&name, MetaField::Help(text.into()))),
+        Some(Ok(Entry::Unit { name, unit })) => Ok(meta(&name, MetaField::Unit(unit.into()))),
+        _ => Ok(None),
     }
 }
 
@@ -300,11 +323,24 @@ fn parse_line(line: &[u8], format: Format, line_no: u32) -> Result<(Labels, Pars
                 ));
             }
             let labels = Labels::from_vec(labels).map_err(|e| format!("{line_no}:1: {e}"))?;
+            let exemplar = match &sample.exemplar {
+                None => None,
+                Some(e) => {
+                    let pairs = e
+                        .labels
+                        .iter()
+                        .map(|l| model::labels::Label::new(l.name.as_ref(), l.value.as_ref()));
+                    let labels = Labels::from_vec(pairs.collect())
+                        .map_err(|e| format!("{line_no}:1: exemplar: {e}"))?;
+                    Some((labels, e.value, e.timestamp))
+                }
+            };
             Ok((
                 labels,
                 ParsedValue {
                     value: sample.value,
                     timestamp: sample.timestamp,
+                    exemplar,
                 },
             ))
         }
@@ -459,7 +495,11 @@ fn fast_tail(tail: &[u8], om: bool) -> Option<ParsedValue> {
         None => None,
         Some(ts) => Some(parse_text_timestamp(std::str::from_utf8(ts).ok()?)?),
     };
-    Some(ParsedValue { value, timestamp })
+    Some(ParsedValue {
+        value,
+        timestamp,
+        exemplar: None,
+    })
 }
 
 /// A 0.0.4 timestamp: a signed integer number of milliseconds (as `model`'s parser reads it;

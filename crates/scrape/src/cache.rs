@@ -2,15 +2,25 @@
 //! became last time, keyed by its raw bytes (`name{labels}` as written), so that an unchanged
 //! line costs a hash lookup instead of label parsing, relabeling and label hashing.
 //!
-//! It also remembers lines that metric relabeling dropped, comment lines already validated,
-//! and, per series, in which scrape ("iteration") it was last seen: series seen in the
-//! previous scrape but not in this one get staleness markers.
+//! It also remembers lines that metric relabeling dropped, comment lines already validated
+//! (with the metadata they carry), and, per series, in which scrape ("iteration") it was last
+//! seen: series seen in the previous scrape but not in this one get staleness markers.
+//!
+//! Metadata (`# TYPE`, `# HELP`, `# UNIT` per metric family) lives in a [`MetadataStore`]
+//! shared with the scrape manager, which answers the metadata APIs and feeds remote write. As
+//! in Prometheus, an entry is kept for 10 successful scrapes after its family was last seen,
+//! and a failed scrape changes nothing but what it already read.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex};
 
+use model::exposition::{MetricMetadata, MetricType};
 use model::labels::Labels;
 use storage::SeriesRef;
+
+/// Successful scrapes a family's metadata outlives its last appearance (Prometheus' value).
+const METADATA_KEEP_SCRAPES: u64 = 10;
 
 /// What one series line maps to.
 #[derive(Debug, Clone)]
@@ -59,16 +69,118 @@ impl BuildHasher for BytesHasherBuilder {
 
 pub(crate) type BytesMap<V> = HashMap<Box<[u8]>, V, BytesHasherBuilder>;
 
+/// What a metadata comment line sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MetaField {
+    Type(MetricType),
+    Help(Box<str>),
+    Unit(Box<str>),
+}
+
+/// A `# TYPE`/`# HELP`/`# UNIT` line, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetaLine {
+    pub family: Box<str>,
+    pub field: MetaField,
+}
+
+/// A comment line known to be valid.
+#[derive(Debug, Clone)]
+pub(crate) struct CommentEntry {
+    /// The last scrape that saw it.
+    pub last_iter: u64,
+    pub meta: Option<MetaLine>,
+}
+
+#[derive(Debug, Clone)]
+struct MetaEntry {
+    kind: MetricType,
+    help: String,
+    unit: String,
+    /// The successful-scrape count when the family was last seen.
+    last_seen: u64,
+}
+
+/// The metadata of one target's metric families.
+#[derive(Debug, Default)]
+pub struct MetadataStore {
+    entries: HashMap<String, MetaEntry>,
+}
+
+impl MetadataStore {
+    fn set(&mut self, line: &MetaLine, now: u64) {
+        let e = match self.entries.get_mut(&*line.family) {
+            Some(e) => e,
+            None => self
+                .entries
+                .entry(line.family.to_string())
+                .or_insert(MetaEntry {
+                    kind: MetricType::Unknown,
+                    help: String::new(),
+                    unit: String::new(),
+                    last_seen: now,
+                }),
+        };
+        match &line.field {
+            MetaField::Type(t) => e.kind = *t,
+            MetaField::Help(h) if *e.help != **h => e.help = h.to_string(),
+            MetaField::Unit(u) if *e.unit != **u => e.unit = u.to_string(),
+            _ => {}
+        }
+        e.last_seen = now;
+    }
+
+    /// Every family, sorted by name.
+    pub fn list(&self) -> Vec<MetricMetadata> {
+        let mut out: Vec<MetricMetadata> = self
+            .entries
+            .iter()
+            .map(|(family, e)| MetricMetadata {
+                family: family.clone(),
+                kind: e.kind,
+                help: e.help.clone(),
+                unit: e.unit.clone(),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// One family, by the name its comment lines use.
+    pub fn get(&self, family: &str) -> Option<MetricMetadata> {
+        self.entries.get(family).map(|e| MetricMetadata {
+            family: family.to_string(),
+            kind: e.kind,
+            help: e.help.clone(),
+            unit: e.unit.clone(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// A target's metadata, shared between its loop and the manager.
+pub type SharedMetadata = Arc<Mutex<MetadataStore>>;
+
 /// The cache of one target; it moves from loop to loop when a reload keeps the target.
 #[derive(Default)]
 pub struct ScrapeCache {
     pub(crate) series: BytesMap<SeriesEntry>,
     /// Lines metric relabeling dropped, with the last scrape that saw them.
     pub(crate) dropped: BytesMap<u64>,
-    /// Comment lines (`# HELP`, `# TYPE`, ...) known to be valid, with the last scrape.
-    pub(crate) comments: BytesMap<u64>,
+    /// Comment lines (`# HELP`, `# TYPE`, ...) known to be valid.
+    pub(crate) comments: BytesMap<CommentEntry>,
     /// The current scrape's number; starts at 1 with the first scrape.
     pub(crate) iter: u64,
+    /// Successful scrapes so far (Prometheus' cache iteration, which metadata ages by).
+    successful: u64,
+    metadata: SharedMetadata,
 }
 
 impl ScrapeCache {
@@ -83,6 +195,45 @@ impl ScrapeCache {
 
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()
+    }
+
+    /// The target's metadata (shared: it stays current as the loop scrapes).
+    pub fn metadata(&self) -> SharedMetadata {
+        Arc::clone(&self.metadata)
+    }
+
+    /// A comment line seen in this scrape: remembered (with the metadata it carries, which
+    /// is applied).
+    pub(crate) fn add_comment(&mut self, line: &[u8], meta: Option<MetaLine>) {
+        if let Some(m) = &meta {
+            self.metadata
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set(m, self.successful);
+        }
+        self.comments.insert(
+            line.into(),
+            CommentEntry {
+                last_iter: self.iter,
+                meta,
+            },
+        );
+    }
+
+    /// A comment line seen again: marked and its metadata applied again; false when the
+    /// line is not known yet.
+    pub(crate) fn comment_seen(&mut self, line: &[u8]) -> bool {
+        let Some(c) = self.comments.get_mut(line) else {
+            return false;
+        };
+        c.last_iter = self.iter;
+        if let Some(m) = &c.meta {
+            self.metadata
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set(m, self.successful);
+        }
+        true
     }
 
     /// The cache for a loop whose settings changed what series are stored as: no line maps
@@ -100,6 +251,8 @@ impl ScrapeCache {
             dropped: BytesMap::default(),
             comments: BytesMap::default(),
             iter: self.iter,
+            successful: self.successful,
+            metadata: self.metadata,
         }
     }
 
@@ -163,11 +316,19 @@ impl ScrapeCache {
     }
 
     /// After a successful scrape: forgets everything this scrape did not see (series churn
-    /// and alternative spellings would otherwise grow the cache forever).
+    /// and alternative spellings would otherwise grow the cache forever), and metadata of
+    /// families not seen for more than 10 successful scrapes.
     pub(crate) fn flush_unseen(&mut self) {
         let iter = self.iter;
         self.series.retain(|_, e| e.last_iter == iter);
         self.dropped.retain(|_, last| *last == iter);
-        self.comments.retain(|_, last| *last == iter);
+        self.comments.retain(|_, c| c.last_iter == iter);
+        let now = self.successful;
+        self.metadata
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .retain(|_, e| now - e.last_seen.min(now) <= METADATA_KEEP_SCRAPES);
+        self.successful += 1;
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! Wiring: `ScrapeManager::new(appendable, ScrapeOptions::default())` inside the tokio
 //! runtime, `apply_config(&config).await` at start-up and on every reload (an error leaves
-//! the running configuration in place), `targets().await` for the API, `stop().await` at
+//! the running configuration in place), `targets().await` and `targets_metadata().await`
+//! for the API, `stop().await` at
 //! shutdown (before the storage is closed).
 
 mod append;
@@ -23,9 +24,10 @@ mod scrape_loop;
 pub mod target;
 
 pub use append::AppendStats;
-pub use cache::ScrapeCache;
+pub use cache::{MetadataStore, ScrapeCache, SharedMetadata};
 pub use manager::{
-    ApplyError, DroppedTarget, ScrapeManager, ScrapeOptions, TargetInfo, TargetsReport,
+    ApplyError, DroppedTarget, ScrapeManager, ScrapeOptions, TargetInfo, TargetMetadata,
+    TargetsReport,
 };
 pub use scrape_loop::{TargetHealth, TargetStatus};
 pub use target::Target;

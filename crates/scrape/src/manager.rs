@@ -10,11 +10,13 @@
 //! - Target updates from discovery are applied as they are published (discovery throttles).
 //! - [`ScrapeManager::stop`] stops everything without staleness markers, as Prometheus does on
 //!   shutdown.
+//! - [`ScrapeManager::targets_metadata`] reports what each active target says about its
+//!   metric families (kept current by the loops), for the metadata APIs and remote write.
 //!
 //! All of it runs as tasks on the caller's tokio runtime.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -26,7 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::ScrapeCache;
+use crate::cache::{ScrapeCache, SharedMetadata};
 use crate::http::HttpScraper;
 use crate::scrape_loop::{
     JobContext, LoopExit, LoopOptions, STOP_FOR_RELOAD, STOP_TARGET_REMOVED, ScrapeLoop,
@@ -92,6 +94,16 @@ pub struct TargetInfo {
     pub scrape_timeout: Duration,
 }
 
+/// The metadata of one active target's metric families.
+#[derive(Debug, Clone)]
+pub struct TargetMetadata {
+    pub scrape_pool: String,
+    /// Labels after relabeling, without the `__` ones.
+    pub labels: Labels,
+    /// Sorted by family name.
+    pub metadata: Vec<model::exposition::MetricMetadata>,
+}
+
 /// A target relabeling dropped.
 #[derive(Debug, Clone)]
 pub struct DroppedTarget {
@@ -112,6 +124,7 @@ pub struct TargetsReport {
 struct LoopHandle {
     target: Arc<Target>,
     status: Arc<Mutex<TargetStatus>>,
+    metadata: SharedMetadata,
     cancel: CancellationToken,
     stop_mode: Arc<AtomicU8>,
     task: JoinHandle<LoopExit>,
@@ -156,6 +169,8 @@ struct Inner {
     state: tokio::sync::Mutex<State>,
     shutdown: CancellationToken,
     sync_task: Mutex<Option<JoinHandle<()>>>,
+    /// `prometheus_target_scrapes_exemplar_out_of_order_total`.
+    exemplar_out_of_order: Arc<AtomicU64>,
 }
 
 impl Drop for Inner {
@@ -197,6 +212,7 @@ impl ScrapeManager {
             }),
             shutdown: CancellationToken::new(),
             sync_task: Mutex::new(None),
+            exemplar_out_of_order: Arc::new(AtomicU64::new(0)),
         });
         let task = tokio::spawn(sync_loop(Arc::downgrade(&inner), updates));
         *lock(&inner.sync_task) = Some(task);
@@ -316,6 +332,7 @@ impl ScrapeManager {
         let status = Arc::new(Mutex::new(TargetStatus::default()));
         let cancel = self.inner.shutdown.child_token();
         let stop_mode = Arc::new(AtomicU8::new(STOP_FOR_RELOAD));
+        let metadata = cache.metadata();
         let scrape_loop = ScrapeLoop {
             target: target.clone(),
             job: pool.job.clone(),
@@ -324,6 +341,7 @@ impl ScrapeManager {
             status: status.clone(),
             options: options.clone(),
             forced_error: pool.forced_error.clone(),
+            exemplar_out_of_order: self.inner.exemplar_out_of_order.clone(),
         };
         let task = tokio::spawn(scrape_loop.run(
             cancel.clone(),
@@ -335,6 +353,7 @@ impl ScrapeManager {
             LoopHandle {
                 target,
                 status,
+                metadata,
                 cancel,
                 stop_mode,
                 task,
@@ -412,6 +431,42 @@ impl ScrapeManager {
                 .insert(job.clone(), pool.dropped_count);
         }
         report
+    }
+
+    /// The metadata of every active target, sorted by job then URL (as [`targets`]), each
+    /// with all its families or, with `family`, only that one (targets without it are left
+    /// out).
+    ///
+    /// [`targets`]: ScrapeManager::targets
+    pub async fn targets_metadata(&self, family: Option<&str>) -> Vec<TargetMetadata> {
+        let state = self.inner.state.lock().await;
+        let mut out = Vec::new();
+        for (job, pool) in &state.pools {
+            let mut handles: Vec<&LoopHandle> = pool.loops.values().collect();
+            handles.sort_by(|a, b| a.target.url.cmp(&b.target.url));
+            for handle in handles {
+                let store = lock(&handle.metadata);
+                let metadata = match family {
+                    None => store.list(),
+                    Some(f) => match store.get(f) {
+                        Some(m) => vec![m],
+                        None => continue,
+                    },
+                };
+                drop(store);
+                out.push(TargetMetadata {
+                    scrape_pool: job.clone(),
+                    labels: handle.target.public_labels.clone(),
+                    metadata,
+                });
+            }
+        }
+        out
+    }
+
+    /// Exemplars refused as out of order by all scrapes so far.
+    pub fn exemplar_out_of_order_total(&self) -> u64 {
+        self.inner.exemplar_out_of_order.load(Ordering::Relaxed)
     }
 
     /// Stops discovery and every loop, without staleness markers (a restarted server

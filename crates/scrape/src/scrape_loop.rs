@@ -11,7 +11,7 @@
 //! nothing is written, as in Prometheus: a restart continues the series). A loop stopped for
 //! a reload hands its cache to its successor and writes nothing.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -143,6 +143,8 @@ pub(crate) struct ScrapeLoop {
     pub options: LoopOptions,
     /// Set by the manager when `target_limit` is exceeded: scrapes fail with it.
     pub forced_error: Arc<Mutex<Option<String>>>,
+    /// The manager's count of exemplars refused as out of order.
+    pub exemplar_out_of_order: Arc<AtomicU64>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -313,6 +315,10 @@ impl ScrapeLoop {
                 (AppendStats::default(), Some(e))
             }
         };
+        if stats.exemplar_out_of_order > 0 {
+            self.exemplar_out_of_order
+                .fetch_add(stats.exemplar_out_of_order, Ordering::Relaxed);
+        }
         let duration = start.elapsed();
         let mut values = vec![
             if error.is_none() { 1.0 } else { 0.0 },

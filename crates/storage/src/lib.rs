@@ -6,13 +6,18 @@
 //! [`Queryable`] and select series by label matchers; each series yields its samples through a
 //! [`SampleIterator`]. The TSDB implements these; [`memory::MemStorage`] is a small complete
 //! implementation for tests; [`merge::MergeQuerier`] combines several queriers into one.
+//! Exemplars go in through the same appenders and come out through [`ExemplarQueryable`]
+//! (see [`exemplar`]).
 //!
 //! Errors keep Prometheus' wording (`out of order sample`, `duplicate sample for timestamp`,
 //! `out of bounds`) because clients match on it.
 
+pub mod exemplar;
 pub mod memory;
 pub mod merge;
 mod series;
+
+pub use exemplar::{Exemplar, ExemplarQueryResult, ExemplarQueryable, validate_exemplar};
 
 pub use series::{SampleIterator, Series, SeriesSet, Value, ValueKind, VecSampleIterator};
 
@@ -38,6 +43,19 @@ pub enum AppendError {
     TooOld,
     #[error("invalid labels: {0}")]
     InvalidLabels(String),
+    #[error("out of order exemplar")]
+    OutOfOrderExemplar,
+    /// Already stored: callers treat it as success.
+    #[error("duplicate exemplar")]
+    DuplicateExemplar,
+    #[error(
+        "label length for exemplar exceeds maximum of {} UTF-8 characters",
+        exemplar::MAX_LABEL_SET_LENGTH
+    )]
+    ExemplarLabelLength,
+    /// An exemplar for a series the storage does not have (exemplars never create series).
+    #[error("unknown series when trying to add exemplar: {0}")]
+    ExemplarForUnknownSeries(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -111,6 +129,18 @@ pub trait Appender: Send {
             .map_err(|e| AppendError::InvalidLabels(e.to_string()))?;
         self.append(series, &labels, t, v)
     }
+
+    /// Adds an exemplar to an existing series (`series` and `labels` as for [`append`]);
+    /// visible and durable with the batch. A duplicate of the series' newest exemplar, and
+    /// any exemplar while the storage keeps none, is accepted and ignored.
+    ///
+    /// [`append`]: Appender::append
+    fn append_exemplar(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        exemplar: &Exemplar,
+    ) -> Result<SeriesRef, AppendError>;
 
     /// Makes the batch visible (and durable, where the storage is).
     fn commit(&mut self) -> Result<(), StorageError>;

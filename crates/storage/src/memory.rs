@@ -1,11 +1,13 @@
 //! A complete in-memory storage, for tests and for the PromQL conformance runner.
 //!
-//! Same contract as the TSDB (ordering errors, atomic commits, matcher semantics) without
-//! durability or compression. Series are kept in a vector indexed by [`SeriesRef`].
+//! Same contract as the TSDB (ordering errors, atomic commits, matcher semantics, exemplar
+//! validation) without durability or compression. Series are kept in a vector indexed by
+//! [`SeriesRef`]; each keeps its newest [`MAX_EXEMPLARS_PER_SERIES`] exemplars.
 
 use crate::series::{Series, SeriesSet, Value, VecSampleIterator};
 use crate::{
-    AppendError, Appendable, Appender, Querier, Queryable, SelectHints, SeriesRef, StorageError,
+    AppendError, Appendable, Appender, Exemplar, ExemplarQueryResult, ExemplarQueryable, Querier,
+    Queryable, SelectHints, SeriesRef, StorageError, validate_exemplar,
 };
 use model::labels::Labels;
 use model::matcher::{Matcher, matches_all};
@@ -19,9 +21,14 @@ struct Inner {
     by_labels: HashMap<Labels, SeriesRef>,
 }
 
+/// Exemplars kept per series; older ones are dropped.
+pub const MAX_EXEMPLARS_PER_SERIES: usize = 1000;
+
 struct MemSeries {
     labels: Labels,
     samples: Vec<(Timestamp, Value)>,
+    /// Oldest first.
+    exemplars: Vec<Exemplar>,
 }
 
 /// The in-memory storage. Cloning shares the data.
@@ -84,6 +91,7 @@ fn series_ref(inner: &mut Inner, labels: &Labels) -> SeriesRef {
     inner.series.push(MemSeries {
         labels: labels.clone(),
         samples: Vec::new(),
+        exemplars: Vec::new(),
     });
     inner.by_labels.insert(labels.clone(), r);
     r
@@ -95,6 +103,7 @@ impl Appendable for MemStorage {
             storage: self.clone(),
             pending: Vec::new(),
             last: HashMap::new(),
+            exemplars: Vec::new(),
         })
     }
 }
@@ -105,6 +114,8 @@ struct MemAppender {
     pending: Vec<(SeriesRef, Timestamp, f64)>,
     /// Last (timestamp, value bits) per series within this batch.
     last: HashMap<SeriesRef, (Timestamp, u64)>,
+    /// Exemplars of the batch, in append order.
+    exemplars: Vec<(SeriesRef, Exemplar)>,
 }
 
 impl Appender for MemAppender {
@@ -153,10 +164,56 @@ impl Appender for MemAppender {
         Ok(r)
     }
 
+    fn append_exemplar(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        exemplar: &Exemplar,
+    ) -> Result<SeriesRef, AppendError> {
+        let r = {
+            let inner = self.storage.read();
+            let by_ref = series.filter(|r| {
+                inner
+                    .series
+                    .get(*r as usize)
+                    .is_some_and(|s| &s.labels == labels)
+            });
+            match by_ref.or_else(|| inner.by_labels.get(labels).copied()) {
+                Some(r) => r,
+                None => return Err(AppendError::ExemplarForUnknownSeries(labels.to_string())),
+            }
+        };
+        let newest = match self.exemplars.iter().rev().find(|(s, _)| *s == r) {
+            Some((_, e)) => Some(e.clone()),
+            None => self.storage.read().series[r as usize]
+                .exemplars
+                .last()
+                .cloned(),
+        };
+        match validate_exemplar(newest.as_ref(), exemplar) {
+            Ok(()) => {}
+            Err(AppendError::DuplicateExemplar) => return Ok(r),
+            Err(e) => return Err(e),
+        }
+        self.exemplars.push((r, exemplar.clone()));
+        Ok(r)
+    }
+
     fn commit(&mut self) -> Result<(), StorageError> {
         let mut inner = self.storage.write();
         for (r, t, v) in self.pending.drain(..) {
             inner.series[r as usize].samples.push((t, Value::Float(v)));
+        }
+        for (r, e) in self.exemplars.drain(..) {
+            let list = &mut inner.series[r as usize].exemplars;
+            // Another batch may have stored newer exemplars since this one was validated.
+            if validate_exemplar(list.last(), &e).is_err() {
+                continue;
+            }
+            if list.len() >= MAX_EXEMPLARS_PER_SERIES {
+                list.remove(0);
+            }
+            list.push(e);
         }
         self.last.clear();
         Ok(())
@@ -165,7 +222,38 @@ impl Appender for MemAppender {
     fn rollback(&mut self) -> Result<(), StorageError> {
         self.pending.clear();
         self.last.clear();
+        self.exemplars.clear();
         Ok(())
+    }
+}
+
+impl ExemplarQueryable for MemStorage {
+    fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[Vec<Matcher>],
+    ) -> Result<Vec<ExemplarQueryResult>, StorageError> {
+        let inner = self.read();
+        let mut out: Vec<ExemplarQueryResult> = inner
+            .series
+            .iter()
+            .filter(|s| matcher_sets.iter().any(|m| matches_all(m, &s.labels)))
+            .filter_map(|s| {
+                let exemplars: Vec<Exemplar> = s
+                    .exemplars
+                    .iter()
+                    .filter(|e| e.ts >= start && e.ts <= end)
+                    .cloned()
+                    .collect();
+                (!exemplars.is_empty()).then(|| ExemplarQueryResult {
+                    series_labels: s.labels.clone(),
+                    exemplars,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.series_labels.cmp(&b.series_labels));
+        Ok(out)
     }
 }
 
@@ -287,6 +375,53 @@ mod tests {
                 .unwrap(),
             vec!["__name__", "job"]
         );
+    }
+
+    #[test]
+    fn exemplars_commit_dedupe_and_query() {
+        let s = MemStorage::new();
+        let ex = |trace: &str, ts| Exemplar {
+            labels: Labels::from_static(&[("trace_id", trace)]),
+            value: 1.0,
+            ts,
+        };
+        let mut app = s.appender();
+        let r = app.append(None, &lbl("up", "a"), 10, 1.0).unwrap();
+        assert!(matches!(
+            app.append_exemplar(None, &lbl("up", "zzz"), &ex("t", 10)),
+            Err(AppendError::ExemplarForUnknownSeries(_))
+        ));
+        app.append_exemplar(Some(r), &lbl("up", "a"), &ex("t1", 10))
+            .unwrap();
+        // A repeat within the batch is ignored; an older one is refused.
+        app.append_exemplar(None, &lbl("up", "a"), &ex("t1", 10))
+            .unwrap();
+        assert_eq!(
+            app.append_exemplar(None, &lbl("up", "a"), &ex("t0", 5)),
+            Err(AppendError::OutOfOrderExemplar)
+        );
+        let all = [vec![Matcher::equal("__name__", "up")]];
+        assert!(s.select_exemplars(0, 100, &all).unwrap().is_empty());
+        app.commit().unwrap();
+        let mut app = s.appender();
+        app.append_exemplar(None, &lbl("up", "a"), &ex("t2", 20))
+            .unwrap();
+        app.rollback().unwrap();
+        let mut app = s.appender();
+        app.append_exemplar(None, &lbl("up", "a"), &ex("t3", 30))
+            .unwrap();
+        app.commit().unwrap();
+        let got = s.select_exemplars(0, 100, &all).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].series_labels, lbl("up", "a"));
+        assert_eq!(got[0].exemplars, vec![ex("t1", 10), ex("t3", 30)]);
+        assert_eq!(
+            s.select_exemplars(11, 100, &all).unwrap()[0]
+                .exemplars
+                .len(),
+            1
+        );
+        assert!(s.select_exemplars(31, 100, &all).unwrap().is_empty());
     }
 
     #[test]

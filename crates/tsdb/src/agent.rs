@@ -22,7 +22,7 @@
 //! so one receiver's outage keeps exactly the data its queue has not sent (up to the queue's
 //! own retention bounds), and nothing it has sent.
 
-use crate::wal::record::{self, RefSample, RefSeries};
+use crate::wal::record::{self, RefExemplar, RefSample, RefSeries};
 use crate::wal::{self, ReadError, Wal, WalReader};
 use model::labels::Labels;
 use model::sample::Timestamp;
@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use storage::{AppendError, Appendable, Appender, SeriesRef, StorageError};
+use storage::{AppendError, Appendable, Appender, Exemplar, SeriesRef, StorageError};
 
 /// Settings of the agent's storage.
 #[derive(Debug, Clone)]
@@ -87,6 +87,9 @@ struct AgentSeries {
     last_v: AtomicU64,
     /// Whether a WAL series record for this reference has been written.
     wal_logged: AtomicBool,
+    /// The newest exemplar committed, against which the next one is checked (a scrape
+    /// presents the same exemplar until a new one is observed).
+    last_exemplar: Mutex<Option<Exemplar>>,
 }
 
 impl AgentSeries {
@@ -365,6 +368,7 @@ impl AgentDb {
                                 last_t: AtomicI64::new(last.map_or(i64::MIN, |l| l.0)),
                                 last_v: AtomicU64::new(last.map_or(0, |l| l.1)),
                                 wal_logged: AtomicBool::new(true),
+                                last_exemplar: Mutex::new(None),
                             });
                             table.insert(fresh);
                             continue;
@@ -375,6 +379,7 @@ impl AgentDb {
                             last_t: AtomicI64::new(i64::MIN),
                             last_v: AtomicU64::new(0),
                             wal_logged: AtomicBool::new(true),
+                            last_exemplar: Mutex::new(None),
                         }));
                     }
                 }
@@ -573,6 +578,7 @@ impl Appendable for AgentDb {
             generation: self.inner.gc_generation.load(Ordering::Acquire),
             db: self.inner.clone(),
             pending: Vec::new(),
+            exemplars: Vec::new(),
             batch_last: HashMap::new(),
             buf: Vec::new(),
         })
@@ -585,6 +591,7 @@ struct AgentAppender {
     generation: u64,
     db: Arc<AgentInner>,
     pending: Vec<(Arc<AgentSeries>, Timestamp, f64)>,
+    exemplars: Vec<(Arc<AgentSeries>, Exemplar)>,
     /// Last (timestamp, value bits) per series within this batch.
     batch_last: HashMap<u64, (Timestamp, u64)>,
     buf: Vec<u8>,
@@ -618,6 +625,7 @@ impl AgentAppender {
             last_t: AtomicI64::new(i64::MIN),
             last_v: AtomicU64::new(0),
             wal_logged: AtomicBool::new(false),
+            last_exemplar: Mutex::new(None),
         });
         table.insert(s.clone());
         self.db
@@ -669,8 +677,39 @@ impl Appender for AgentAppender {
         Ok(id)
     }
 
+    fn append_exemplar(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        exemplar: &Exemplar,
+    ) -> Result<SeriesRef, AppendError> {
+        let s = {
+            let table = self.db.series.read().unwrap_or_else(|e| e.into_inner());
+            series
+                .and_then(|r| table.by_id.get(&r).cloned())
+                .or_else(|| table.find(labels.hash64(), labels))
+        }
+        .ok_or_else(|| AppendError::ExemplarForUnknownSeries(labels.to_string()))?;
+        let newest = match self.exemplars.iter().rev().find(|(p, _)| p.id == s.id) {
+            Some((_, e)) => Some(e.clone()),
+            None => s
+                .last_exemplar
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        };
+        match storage::validate_exemplar(newest.as_ref(), exemplar) {
+            Ok(()) => {}
+            Err(AppendError::DuplicateExemplar) => return Ok(s.id),
+            Err(e) => return Err(e),
+        }
+        let id = s.id;
+        self.exemplars.push((s, exemplar.clone()));
+        Ok(id)
+    }
+
     fn commit(&mut self) -> Result<(), StorageError> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.exemplars.is_empty() {
             self.batch_last.clear();
             return Ok(());
         }
@@ -703,11 +742,34 @@ impl Appender for AgentAppender {
                     }
                 }
             }
+            for i in 0..self.exemplars.len() {
+                let present = {
+                    let table = self.db.series.read().unwrap_or_else(|e| e.into_inner());
+                    let s = &self.exemplars[i].0;
+                    table.by_id.get(&s.id).is_some_and(|c| Arc::ptr_eq(c, s))
+                };
+                if !present {
+                    let labels = self.exemplars[i].0.labels.clone();
+                    match self.get_or_create(&labels) {
+                        Ok(fresh) => self.exemplars[i].0 = fresh,
+                        Err(e) => {
+                            drop(wal);
+                            self.rollback()?;
+                            return Err(StorageError::Other(e.to_string()));
+                        }
+                    }
+                }
+            }
             self.generation = generation;
         }
         let mut unlogged: Vec<&Arc<AgentSeries>> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (s, _, _) in &self.pending {
+        for s in self
+            .pending
+            .iter()
+            .map(|(s, _, _)| s)
+            .chain(self.exemplars.iter().map(|(s, _)| s))
+        {
             if !s.wal_logged.load(Ordering::Acquire) && seen.insert(s.id) {
                 unlogged.push(s);
             }
@@ -726,12 +788,33 @@ impl Appender for AgentAppender {
             })
             .collect();
         self.buf.clear();
-        record::encode_samples(&refs, &mut self.buf);
-        let mut records: Vec<&[u8]> = Vec::with_capacity(2);
+        if !refs.is_empty() {
+            record::encode_samples(&refs, &mut self.buf);
+        }
+        let mut exemplar_rec = Vec::new();
+        if !self.exemplars.is_empty() {
+            let refs: Vec<RefExemplar> = self
+                .exemplars
+                .iter()
+                .map(|(s, e)| RefExemplar {
+                    id: s.id,
+                    t: e.ts,
+                    v: e.value,
+                    labels: e.labels.clone(),
+                })
+                .collect();
+            record::encode_exemplars(&refs, &mut exemplar_rec);
+        }
+        let mut records: Vec<&[u8]> = Vec::with_capacity(3);
         if !series_rec.is_empty() {
             records.push(&series_rec);
         }
-        records.push(&self.buf);
+        if !self.buf.is_empty() {
+            records.push(&self.buf);
+        }
+        if !exemplar_rec.is_empty() {
+            records.push(&exemplar_rec);
+        }
         let logged = match wal.as_mut() {
             Some(w) => w.log(&records),
             None => Ok(()),
@@ -753,6 +836,9 @@ impl Appender for AgentAppender {
             }
             max_t = max_t.max(t);
         }
+        for (s, e) in self.exemplars.drain(..) {
+            *s.last_exemplar.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+        }
         drop(wal);
         self.db.max_t.fetch_max(max_t, Ordering::AcqRel);
         self.db
@@ -765,6 +851,7 @@ impl Appender for AgentAppender {
 
     fn rollback(&mut self) -> Result<(), StorageError> {
         self.pending.clear();
+        self.exemplars.clear();
         self.batch_last.clear();
         self.generation = self.db.gc_generation.load(Ordering::Acquire);
         Ok(())

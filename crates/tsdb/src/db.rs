@@ -602,6 +602,18 @@ impl Appendable for Db {
     }
 }
 
+impl storage::ExemplarQueryable for Db {
+    /// Exemplars live only in the head's exemplar storage (as in Prometheus).
+    fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[Vec<Matcher>],
+    ) -> Result<Vec<storage::ExemplarQueryResult>, StorageError> {
+        Ok(self.head.select_exemplars(start, end, matcher_sets))
+    }
+}
+
 impl Queryable for Db {
     fn querier(&self, mint: Timestamp, maxt: Timestamp) -> Result<Box<dyn Querier>, StorageError> {
         Ok(Box::new(DbQuerier {

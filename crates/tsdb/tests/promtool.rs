@@ -674,3 +674,166 @@ fn prometheus_serves_a_meridian_data_directory() {
         got.values().map(Vec::len).sum::<usize>()
     );
 }
+
+/// Exemplar records are Prometheus' exactly: Prometheus 2.42 (with exemplar storage) starts on
+/// a Meridian data directory whose WAL holds exemplars and serves them, `promtool tsdb dump`
+/// still reads that WAL, and Meridian restores the exemplars Prometheus wrote to its own WAL
+/// while scraping an OpenMetrics target.
+#[test]
+fn exemplar_records_are_shared_with_prometheus() {
+    use std::io::{Read, Write};
+    use storage::{Appendable, Exemplar};
+    let dir = tempfile::tempdir().unwrap();
+    let mdir = dir.path().join("meridian");
+    let now = model::sample::now_ms() / 1000 * 1000;
+    let series = |i: u32| {
+        Labels::from_pairs([
+            ("__name__", "req_total".to_string()),
+            ("instance", format!("h{i}")),
+        ])
+        .unwrap()
+    };
+    {
+        let mut opts = tsdb::DbOptions::default();
+        opts.head.max_exemplars = 100;
+        let db = tsdb::Db::open(&mdir, opts).unwrap();
+        for k in 0..3i64 {
+            let mut app = db.appender();
+            for i in 0..2 {
+                let t = now - 60_000 + k * 15_000;
+                let r = app.append(None, &series(i), t, k as f64).unwrap();
+                let e = Exemplar {
+                    labels: Labels::from_pairs([("trace_id", format!("m{i}-{k}"))]).unwrap(),
+                    value: 0.25 * k as f64,
+                    ts: t - 5,
+                };
+                app.append_exemplar(Some(r), &series(i), &e).unwrap();
+            }
+            app.commit().unwrap();
+        }
+        db.close().unwrap();
+    }
+    let dump = promtool(&["tsdb", "dump", mdir.to_str().unwrap()]);
+    assert_eq!(
+        dump.lines().filter(|l| l.starts_with("{")).count(),
+        6,
+        "{dump}"
+    );
+
+    // Prometheus serves Meridian's exemplars from its WAL.
+    let pdir = dir.path().join("prometheus");
+    copy_tree(&mdir, &pdir);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    // An OpenMetrics target for the other direction, scraped by that same Prometheus.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = c.read(&mut buf);
+            let body = "# TYPE om counter\nom_total 1 # {trace_id=\"p1\",span=\"x\"} 0.5 1700000000.123\n# EOF\n";
+            let _ = c.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: om\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", pdir.display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--enable-feature=exemplar-storage")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus must be installed (Debian package `prometheus`)");
+    let reaper = Reaper(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while http_get(&addr, "/-/ready").map(|r| r.0) != Some(200) {
+        assert!(std::time::Instant::now() < deadline, "prometheus not ready");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (code, body) = http_get(&addr, "/api/v1/query_exemplars?query=req_total").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut got: Vec<(String, String, i64)> = Vec::new();
+    for s in v["data"].as_array().unwrap() {
+        for e in s["exemplars"].as_array().unwrap() {
+            got.push((
+                s["seriesLabels"]["instance"].as_str().unwrap().to_string(),
+                e["labels"]["trace_id"].as_str().unwrap().to_string(),
+                (e["timestamp"].as_f64().unwrap() * 1000.0).round() as i64,
+            ));
+        }
+    }
+    got.sort();
+    let mut want = Vec::new();
+    for i in 0..2 {
+        for k in 0..3i64 {
+            want.push((
+                format!("h{i}"),
+                format!("m{i}-{k}"),
+                now - 60_000 + k * 15_000 - 5,
+            ));
+        }
+    }
+    want.sort();
+    assert_eq!(got, want, "Prometheus replayed Meridian's exemplar records");
+    // Wait for Prometheus to have scraped (and logged) the target's exemplar.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, body) = http_get(&addr, "/api/v1/query_exemplars?query=om_total").unwrap();
+        if body.contains("p1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prometheus stored no exemplar: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    drop(reaper); // graceful shutdown: WAL written and synced
+
+    // Meridian restores every exemplar of Prometheus' WAL (its own and the scraped one).
+    let mut opts = tsdb::DbOptions::default();
+    opts.head.max_exemplars = 100;
+    let db = tsdb::Db::open(&pdir, opts).unwrap();
+    let all = [vec![
+        Matcher::new(MatchOp::RegexMatch, "__name__", "req_total|om_total").unwrap(),
+    ]];
+    let found =
+        storage::ExemplarQueryable::select_exemplars(&db, i64::MIN, i64::MAX, &all).unwrap();
+    let om = found
+        .iter()
+        .find(|r| r.series_labels.get("__name__") == Some("om_total"))
+        .expect("the exemplar Prometheus scraped");
+    assert_eq!(om.exemplars[0].ts, 1_700_000_000_123);
+    assert_eq!(om.exemplars[0].value, 0.5);
+    assert_eq!(
+        om.exemplars[0].labels,
+        Labels::from_static(&[("span", "x"), ("trace_id", "p1")])
+    );
+    let ours: usize = found
+        .iter()
+        .filter(|r| r.series_labels.get("__name__") == Some("req_total"))
+        .map(|r| r.exemplars.len())
+        .sum();
+    assert_eq!(
+        ours, 6,
+        "Meridian's own records are still read after Prometheus ran on the directory"
+    );
+    println!("exemplar records: read both ways between Prometheus 2.42 and Meridian");
+}

@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 mod federate;
 mod http_metrics;
+pub mod received_metadata;
 mod remote_read;
 mod remote_write;
 pub mod routes;

@@ -8,15 +8,22 @@
 //! invalid label sets (empty, duplicate or empty names), samples too far in the future, and
 //! ordering errors (out of order, duplicate timestamp, out of bounds), which also roll the
 //! request back, as Prometheus does. Bodies are limited before and after decompression.
+//!
+//! Exemplars (1.0 `TimeSeries.exemplars`, 2.0 series exemplars) are appended after their
+//! series' samples; as in Prometheus a refused exemplar (out of order, unknown series, labels
+//! too long) never fails the request, and 2.0 answers count the stored ones. Metadata (1.0
+//! `WriteRequest.metadata`, 2.0 series metadata, named by family) of an accepted request goes
+//! to the in-memory `received_metadata` store.
 
 use crate::api::ApiState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use model::exposition::MetricMetadata;
 use model::labels::{Label, Labels};
 use std::sync::Arc;
-use storage::AppendError;
+use storage::{AppendError, Exemplar};
 
 /// Largest accepted compressed body.
 pub const MAX_BODY: usize = 32 << 20;
@@ -83,6 +90,7 @@ pub async fn write(
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
+    let api = state.clone();
     let result = tokio::task::spawn_blocking(move || {
         // Remote write 1.0 requests of plain float series take the borrowing path; anything
         // else (exemplars, histograms, metadata) the generated decoder.
@@ -99,28 +107,73 @@ pub async fn write(
         let decoded = match version {
             Version::V1 => remote::decode_write_request_raw(raw_v1.as_deref().unwrap_or_default())
                 .map(|req| {
-                    req.timeseries
+                    let series = req
+                        .timeseries
                         .into_iter()
                         .map(|ts| Incoming {
                             labels: ts.labels.into_iter().map(|l| (l.name, l.value)).collect(),
                             samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
                             histograms: ts.histograms.len(),
+                            exemplars: ts
+                                .exemplars
+                                .into_iter()
+                                .map(|e| {
+                                    let pairs = e.labels.into_iter().map(|l| (l.name, l.value));
+                                    (pairs.collect(), e.value, e.timestamp)
+                                })
+                                .collect(),
                         })
-                        .collect::<Vec<_>>()
+                        .collect::<Vec<_>>();
+                    let metadata = req
+                        .metadata
+                        .into_iter()
+                        .filter_map(|m| {
+                            Some(MetricMetadata {
+                                kind: remote::metadata::metric_type_from_proto(m.r#type)?,
+                                family: m.metric_family_name,
+                                help: m.help,
+                                unit: m.unit,
+                            })
+                        })
+                        .collect::<Vec<_>>();
+                    (series, metadata)
                 }),
             Version::V2 => remote::decode_write_request_v2(&body, MAX_DECOMPRESSED).map(|series| {
-                series
+                let metadata = series
+                    .iter()
+                    .filter_map(|ts| {
+                        let m = ts.metadata.as_ref()?;
+                        let name = ts.labels.iter().find(|(n, _)| n == "__name__")?;
+                        Some(MetricMetadata {
+                            family: remote::metadata::family_of(&name.1, m.kind).to_string(),
+                            kind: m.kind,
+                            help: m.help.clone(),
+                            unit: m.unit.clone(),
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                let series = series
                     .into_iter()
                     .map(|ts| Incoming {
                         labels: ts.labels,
                         samples: ts.samples.iter().map(|s| (s.timestamp, s.value)).collect(),
                         histograms: ts.histograms,
+                        exemplars: ts
+                            .exemplars
+                            .into_iter()
+                            .map(|e| (e.labels, e.value, e.timestamp))
+                            .collect(),
                     })
-                    .collect()
+                    .collect();
+                (series, metadata)
             }),
         };
         match decoded {
-            Ok(series) => append_all(&*storage, &series),
+            Ok((series, metadata)) => {
+                let written = append_all(&*storage, &series)?;
+                api.received_metadata.record(metadata);
+                Ok(written)
+            }
             Err(e) => Err((StatusCode::BAD_REQUEST, e.to_string())),
         }
     })
@@ -129,9 +182,9 @@ pub async fn write(
         (Ok(Ok(written)), Version::V2) => (
             StatusCode::NO_CONTENT,
             [
-                (WRITTEN_SAMPLES, written.to_string()),
+                (WRITTEN_SAMPLES, written.samples.to_string()),
                 (WRITTEN_HISTOGRAMS, "0".to_string()),
-                (WRITTEN_EXEMPLARS, "0".to_string()),
+                (WRITTEN_EXEMPLARS, written.exemplars.to_string()),
             ],
         )
             .into_response(),
@@ -166,17 +219,28 @@ struct Incoming {
     labels: Vec<(String, String)>,
     samples: Vec<(i64, f64)>,
     histograms: usize,
+    exemplars: Vec<IncomingExemplar>,
+}
+
+/// Label pairs, value, timestamp.
+type IncomingExemplar = (Vec<(String, String)>, f64, i64);
+
+/// What a request stored.
+#[derive(Default)]
+struct Written {
+    samples: usize,
+    exemplars: usize,
 }
 
 /// Appends every series in one transaction: all of it is committed, or (on the first bad
-/// series or sample) none of it. Returns the number of samples written.
+/// series or sample) none of it.
 fn append_all(
     storage: &dyn crate::api::ApiStorage,
     series: &[Incoming],
-) -> Result<usize, (StatusCode, String)> {
+) -> Result<Written, (StatusCode, String)> {
     let limit = model::sample::now_ms() + MAX_FUTURE_MS;
     let mut app = storage.appender();
-    let mut written = 0;
+    let mut written = Written::default();
     let mut outcome = Ok(());
     'series: for ts in series {
         if ts.histograms > 0 {
@@ -205,7 +269,7 @@ fn append_all(
             match app.append(r, &labels, t, v) {
                 Ok(sr) => {
                     r = Some(sr);
-                    written += 1;
+                    written.samples += 1;
                 }
                 Err(
                     e @ (AppendError::OutOfOrder
@@ -221,6 +285,30 @@ fn append_all(
                     outcome = Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
                     break 'series;
                 }
+            }
+        }
+        for (pairs, value, ts) in &ts.exemplars {
+            let exemplar = labels_of(pairs)
+                .or_else(|e| {
+                    if pairs.is_empty() {
+                        Ok(Labels::empty())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map(|labels| Exemplar {
+                    labels,
+                    value: *value,
+                    ts: *ts,
+                });
+            let stored = exemplar.and_then(|e| {
+                app.append_exemplar(r, &labels, &e)
+                    .map_err(|err| err.to_string())
+            });
+            match stored {
+                Ok(_) => written.exemplars += 1,
+                // As Prometheus: exemplar errors do not fail the request.
+                Err(e) => tracing::debug!(series = %labels, err = %e, "exemplar not stored"),
             }
         }
     }
@@ -242,7 +330,7 @@ fn append_all(
 fn append_borrowed(
     storage: &dyn crate::api::ApiStorage,
     raw: &[u8],
-) -> Option<Result<usize, (StatusCode, String)>> {
+) -> Option<Result<Written, (StatusCode, String)>> {
     let limit = model::sample::now_ms() + MAX_FUTURE_MS;
     let mut app = storage.appender();
     let mut written = 0usize;
@@ -297,7 +385,10 @@ fn append_borrowed(
     match walked {
         Ok(remote::wire_v1::Walk::Done) => Some(
             app.commit()
-                .map(|()| written)
+                .map(|()| Written {
+                    samples: written,
+                    ..Written::default()
+                })
                 .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
         ),
         Ok(remote::wire_v1::Walk::NeedsFullDecode) => {

@@ -31,6 +31,16 @@ impl Appendable for Mem {
         self.0.appender()
     }
 }
+impl storage::ExemplarQueryable for Mem {
+    fn select_exemplars(
+        &self,
+        start: i64,
+        end: i64,
+        matcher_sets: &[Vec<model::matcher::Matcher>],
+    ) -> Result<Vec<storage::ExemplarQueryResult>, storage::StorageError> {
+        self.0.select_exemplars(start, end, matcher_sets)
+    }
+}
 impl ApiStorage for Mem {
     fn head_summary(&self) -> HeadSummary {
         HeadSummary::default()
@@ -640,4 +650,241 @@ async fn remote_write_receiver() {
     let (code, body) = post_write(&r, bomb, pb).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(body.contains("exceeds the limit"), "{body}");
+}
+
+/// Exemplars and metadata through the 1.0 receiver, then `query_exemplars` and `metadata`.
+#[tokio::test]
+async fn exemplars_and_received_metadata() {
+    use remote::proto::{Exemplar, Label, MetricMetadata, Sample, TimeSeries, WriteRequest};
+    let (r, _) = app(true);
+    let label = |n: &str, v: &str| Label {
+        name: n.into(),
+        value: v.into(),
+    };
+    let ex = |trace: &str, value: f64, timestamp: i64| Exemplar {
+        labels: vec![label("trace_id", trace)],
+        value,
+        timestamp,
+    };
+    let req = WriteRequest {
+        timeseries: vec![
+            TimeSeries {
+                labels: vec![label("__name__", "req_total"), label("job", "a")],
+                samples: vec![Sample {
+                    value: 1.0,
+                    timestamp: 1_000,
+                }],
+                exemplars: vec![ex("t1", 0.5, 1_000), ex("t2", 1e-7, 1_500)],
+                ..Default::default()
+            },
+            // An exemplar-only entry for an existing series, one for an unknown series (not
+            // stored, the request still succeeds) and an out-of-order one (ignored too).
+            TimeSeries {
+                labels: vec![label("__name__", "req_total"), label("job", "a")],
+                exemplars: vec![ex("t3", 2.0, 2_000), ex("old", 1.0, 10)],
+                ..Default::default()
+            },
+            TimeSeries {
+                labels: vec![label("__name__", "nothing"), label("job", "a")],
+                exemplars: vec![ex("lost", 1.0, 2_000)],
+                ..Default::default()
+            },
+        ],
+        metadata: vec![
+            MetricMetadata {
+                r#type: 1,
+                metric_family_name: "req".into(),
+                help: "Requests \"served\".".into(),
+                unit: "requests".into(),
+            },
+            MetricMetadata {
+                r#type: 2,
+                metric_family_name: "temp".into(),
+                help: String::new(),
+                unit: String::new(),
+            },
+            MetricMetadata {
+                r#type: 99,
+                metric_family_name: "bogus".into(),
+                help: String::new(),
+                unit: String::new(),
+            },
+        ],
+    };
+    let (code, body) = post_write(
+        &r,
+        remote::encode_write_request(&req),
+        "application/x-protobuf",
+    )
+    .await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+
+    let (code, body) = get(&r, "/api/v1/query_exemplars?query=req_total").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"seriesLabels":{"__name__":"req_total","job":"a"},"exemplars":[{"labels":{"trace_id":"t1"},"value":"0.5","timestamp":1},{"labels":{"trace_id":"t2"},"value":"1e-07","timestamp":1.500},{"labels":{"trace_id":"t3"},"value":"2","timestamp":2}]}]}"#
+    );
+    // Selectors anywhere in the query; the time range cuts.
+    let (_, body) = get(
+        &r,
+        "/api/v1/query_exemplars?query=sum(rate(req_total%5B5m%5D))%20%2B%20nothing&start=1.2&end=1.9",
+    )
+    .await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"seriesLabels":{"__name__":"req_total","job":"a"},"exemplars":[{"labels":{"trace_id":"t2"},"value":"1e-07","timestamp":1.500}]}]}"#
+    );
+    let (_, body) = get(&r, "/api/v1/query_exemplars?query=nothing").await;
+    assert_eq!(body, r#"{"status":"success","data":[]}"#);
+    // No selector: 204 without a body, as Prometheus.
+    let (code, body) = get(&r, "/api/v1/query_exemplars?query=1%2B1").await;
+    assert_eq!((code, body.as_str()), (StatusCode::NO_CONTENT, ""));
+    for (uri, err) in [
+        (
+            "/api/v1/query_exemplars",
+            "1:1: parse error: no expression found in input",
+        ),
+        (
+            "/api/v1/query_exemplars?query=up&start=10&end=5",
+            "end timestamp must not be before start timestamp",
+        ),
+        (
+            "/api/v1/query_exemplars?query=up&start=abc",
+            "invalid parameter \\\"start\\\": Invalid time value for 'start': cannot parse \\\"abc\\\" to a valid timestamp",
+        ),
+    ] {
+        let (code, body) = get(&r, uri).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(
+            body,
+            format!(r#"{{"status":"error","errorType":"bad_data","error":"{err}"}}"#),
+            "{uri}"
+        );
+    }
+    // POST form too.
+    let req = Request::post("/api/v1/query_exemplars")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("query=req_total&start=1.9"))
+        .unwrap();
+    let (code, body) = call(&r, req).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(body.contains("t3") && !body.contains("t1"), "{body}");
+
+    // Received metadata shows in /api/v1/metadata (no scrape targets here).
+    let (_, body) = get(&r, "/api/v1/metadata").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"req":[{"type":"counter","help":"Requests \"served\".","unit":"requests"}],"temp":[{"type":"gauge","help":"","unit":""}]}}"#
+    );
+    let (_, body) = get(&r, "/api/v1/metadata?metric=temp").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"temp":[{"type":"gauge","help":"","unit":""}]}}"#
+    );
+    let (_, body) = get(&r, "/api/v1/metadata?limit=1").await;
+    assert!(
+        body.contains(r#""req""#) && !body.contains("temp"),
+        "{body}"
+    );
+    let (_, body) = get(&r, "/api/v1/metadata?limit=0").await;
+    assert_eq!(body, r#"{"status":"success","data":{}}"#);
+    for (uri, err) in [
+        ("/api/v1/metadata?limit=x", "limit must be a number"),
+        (
+            "/api/v1/metadata?limit_per_metric=1.5",
+            "limit_per_metric must be a number",
+        ),
+        ("/api/v1/targets/metadata?limit=x", "limit must be a number"),
+        (
+            "/api/v1/targets/metadata?match_target=%7B",
+            "invalid parameter \\\"match_target\\\": 1:2: parse error: unexpected end of input inside braces",
+        ),
+    ] {
+        let (code, body) = get(&r, uri).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(
+            body,
+            format!(r#"{{"status":"error","errorType":"bad_data","error":"{err}"}}"#),
+            "{uri}"
+        );
+    }
+    // No scrape manager: no targets, no target metadata.
+    let (_, body) = get(&r, "/api/v1/targets/metadata").await;
+    assert_eq!(body, r#"{"status":"success","data":[]}"#);
+}
+
+/// Remote write 2.0 exemplars are stored and counted in the response header; series metadata
+/// is kept under the family name.
+#[tokio::test]
+async fn remote_write_2_0_exemplars_and_metadata() {
+    use remote::proto_v2::{Exemplar, Metadata, Request as V2, Sample, TimeSeries};
+    let (r, _) = app(true);
+    let symbols: Vec<String> = [
+        "",
+        "__name__",
+        "lat_bucket",
+        "le",
+        "1",
+        "trace_id",
+        "abc",
+        "Latency.",
+        "seconds",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let raw = prost::Message::encode_to_vec(&V2 {
+        symbols,
+        timeseries: vec![TimeSeries {
+            labels_refs: vec![1, 2, 3, 4],
+            samples: vec![Sample {
+                value: 3.0,
+                timestamp: 5_000,
+            }],
+            exemplars: vec![
+                Exemplar {
+                    labels_refs: vec![5, 6],
+                    value: 0.7,
+                    timestamp: 4_000,
+                },
+                // Older than the one before: refused, not counted, request still fine.
+                Exemplar {
+                    labels_refs: vec![5, 6],
+                    value: 0.7,
+                    timestamp: 3_000,
+                },
+            ],
+            metadata: Some(Metadata {
+                r#type: 3,
+                help_ref: 7,
+                unit_ref: 8,
+            }),
+            ..Default::default()
+        }],
+    });
+    let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+    let req = Request::post("/api/v1/write")
+        .header("content-type", remote::proto_v2::CONTENT_TYPE)
+        .header("content-encoding", "snappy")
+        .body(Body::from(body))
+        .unwrap();
+    let resp = r.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        resp.headers()
+            .get("x-prometheus-remote-write-exemplars-written")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let (_, body) = get(&r, "/api/v1/query_exemplars?query=lat_bucket").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"seriesLabels":{"__name__":"lat_bucket","le":"1"},"exemplars":[{"labels":{"trace_id":"abc"},"value":"0.7","timestamp":4}]}]}"#
+    );
+    let (_, body) = get(&r, "/api/v1/metadata").await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"lat":[{"type":"histogram","help":"Latency.","unit":"seconds"}]}}"#
+    );
 }

@@ -70,6 +70,17 @@ impl storage::Appendable for Empty {
     }
 }
 
+impl storage::ExemplarQueryable for Empty {
+    fn select_exemplars(
+        &self,
+        start: i64,
+        end: i64,
+        matcher_sets: &[Vec<model::matcher::Matcher>],
+    ) -> Result<Vec<storage::ExemplarQueryResult>, storage::StorageError> {
+        self.0.select_exemplars(start, end, matcher_sets)
+    }
+}
+
 impl web::api::ApiStorage for Empty {
     fn head_summary(&self) -> web::api::HeadSummary {
         web::api::HeadSummary {

@@ -56,7 +56,7 @@ impl Format {
 }
 
 /// Metric family types of both formats (0.0.4's `untyped` is `Unknown`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MetricType {
     Counter,
     Gauge,
@@ -110,6 +110,17 @@ impl MetricType {
             MetricType::Unknown => "unknown",
         }
     }
+}
+
+/// What a target says about one metric family (`# TYPE`, `# HELP`, `# UNIT`), as the metadata
+/// APIs and remote write carry it. `family` is the name the comment lines use (for an
+/// OpenMetrics counter `foo`, whose series is `foo_total`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetricMetadata {
+    pub family: String,
+    pub kind: MetricType,
+    pub help: String,
+    pub unit: String,
 }
 
 /// A label as read from a payload; borrowed unless escapes had to be resolved.

@@ -367,7 +367,7 @@ fn parse_text_comment<'a>(c: &mut Cursor<'a>) -> Result<LineKind<'a>, ParseError
     let name = take_name(c, true)?.ok_or_else(|| c.err_expected("metric name"))?;
     if is_help {
         let text = if c.skip_blanks() {
-            unescape_help(&c.s[c.i..])
+            unescape_help(&c.s[c.i..], false)
         } else if c.at_end() {
             Cow::Borrowed("")
         } else {
@@ -405,7 +405,7 @@ fn parse_om_comment<'a>(c: &mut Cursor<'a>) -> Result<LineKind<'a>, ParseError> 
     c.expect_byte(b' ', "space after the metric name")?;
     let rest = &c.s[c.i..];
     match keyword {
-        "HELP" => Ok(LineKind::Help(name, unescape_help(rest))),
+        "HELP" => Ok(LineKind::Help(name, unescape_help(rest, true))),
         "TYPE" => {
             let kind = MetricType::parse(rest, Format::OpenMetrics)
                 .ok_or_else(|| c.err(format!("invalid metric type {rest:?}")))?;
@@ -539,8 +539,9 @@ fn check_duplicate_labels<'b>(labels: &'b [LabelRef<'_>]) -> Result<(), &'b str>
     }
 }
 
-/// Resolves `\\` and `\n` in HELP text; other backslashes stay as written.
-fn unescape_help(s: &str) -> Cow<'_, str> {
+/// Resolves `\\` and `\n` in a HELP text, and with `quotes` (OpenMetrics, which escapes HELP
+/// like label values) `\"`; other escapes stay as written.
+fn unescape_help(s: &str, quotes: bool) -> Cow<'_, str> {
     if !s.contains('\\') {
         return Cow::Borrowed(s);
     }
@@ -554,6 +555,7 @@ fn unescape_help(s: &str) -> Cow<'_, str> {
         match chars.next() {
             Some('\\') => out.push('\\'),
             Some('n') => out.push('\n'),
+            Some('"') if quotes => out.push('"'),
             Some(other) => {
                 out.push('\\');
                 out.push(other);

@@ -1,14 +1,23 @@
-//! The head's appender: buffers a batch, writes it to the WAL on commit, then applies it.
+//! The head's appender: buffers a batch (samples and exemplars), writes it to the WAL on
+//! commit, then applies it.
 
 use super::HeadInner;
 use super::series::{MemSeries, SeriesData};
-use crate::wal::record::{self, RefSample};
+use crate::wal::record::{self, RefExemplar, RefSample};
 use model::labels::Labels;
 use model::sample::Timestamp;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use storage::{AppendError, Appender, SeriesRef, StorageError};
+use storage::{AppendError, Appender, Exemplar, SeriesRef, StorageError};
+
+/// An exemplar of the batch with its series and the series' labels (the exemplar storage's
+/// key).
+struct PendingExemplar {
+    series: Arc<MemSeries>,
+    series_labels: Labels,
+    exemplar: Exemplar,
+}
 
 /// A batch of samples for the head.
 pub struct HeadAppender {
@@ -16,6 +25,7 @@ pub struct HeadAppender {
     samples: Vec<(Arc<MemSeries>, Timestamp, f64)>,
     /// Last (timestamp, value bits) per series id within this batch.
     batch_last: HashMap<u32, (Timestamp, u64)>,
+    exemplars: Vec<PendingExemplar>,
     buf: Vec<u8>,
 }
 
@@ -25,6 +35,7 @@ impl HeadAppender {
             head,
             samples: Vec::new(),
             batch_last: HashMap::new(),
+            exemplars: Vec::new(),
             buf: Vec::new(),
         }
     }
@@ -111,19 +122,58 @@ impl Appender for HeadAppender {
         self.append_to(s, t, v)
     }
 
+    fn append_exemplar(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        exemplar: &Exemplar,
+    ) -> Result<SeriesRef, AppendError> {
+        if !self.head.exemplars.enabled() {
+            return Ok(series.unwrap_or(0));
+        }
+        let s = series
+            .and_then(|r| u32::try_from(r).ok())
+            .and_then(|id| self.head.get(id))
+            .or_else(|| self.head.lookup(labels))
+            .ok_or_else(|| AppendError::ExemplarForUnknownSeries(labels.to_string()))?;
+        let series_labels = self.head.labels_of(&s);
+        let newest = match self.exemplars.iter().rev().find(|p| p.series.id == s.id) {
+            Some(p) => Some(p.exemplar.clone()),
+            None => self.head.exemplars.newest(&series_labels),
+        };
+        match storage::validate_exemplar(newest.as_ref(), exemplar) {
+            Ok(()) => {}
+            Err(AppendError::DuplicateExemplar) => return Ok(u64::from(s.id)),
+            Err(e) => return Err(e),
+        }
+        let id = s.id;
+        self.exemplars.push(PendingExemplar {
+            series: s,
+            series_labels,
+            exemplar: exemplar.clone(),
+        });
+        Ok(u64::from(id))
+    }
+
     fn commit(&mut self) -> Result<(), StorageError> {
-        if self.samples.is_empty() {
+        if self.samples.is_empty() && self.exemplars.is_empty() {
             return Ok(());
         }
         if self.head.closed.load(Ordering::Acquire) {
             self.rollback()?;
             return Err(StorageError::Closed);
         }
-        // WAL first: series records for series never logged, then the samples.
+        // WAL first: series records for series never logged, then the samples, then the
+        // exemplars.
         self.buf.clear();
         let mut unlogged: Vec<&Arc<MemSeries>> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (s, _, _) in &self.samples {
+        let batch_series = self
+            .samples
+            .iter()
+            .map(|(s, _, _)| s)
+            .chain(self.exemplars.iter().map(|p| &p.series));
+        for s in batch_series {
             if !s.wal_logged.load(Ordering::Acquire) && seen.insert(s.id) {
                 unlogged.push(s);
             }
@@ -149,6 +199,18 @@ impl Appender for HeadAppender {
             })
             .collect();
         record::encode_samples(&refs, &mut self.buf);
+        let mut exemplars_rec = Vec::new();
+        let ref_exemplars: Vec<RefExemplar> = self
+            .exemplars
+            .iter()
+            .map(|p| RefExemplar {
+                id: u64::from(p.series.id),
+                t: p.exemplar.ts,
+                v: p.exemplar.value,
+                labels: p.exemplar.labels.clone(),
+            })
+            .collect();
+        record::encode_exemplars(&ref_exemplars, &mut exemplars_rec);
         // Samples are applied while the WAL lock is held, so memory sees batches in WAL order
         // and a replay reproduces exactly what was accepted live.
         let mut wal = self.head.wal.lock().unwrap_or_else(|e| e.into_inner());
@@ -157,11 +219,12 @@ impl Appender for HeadAppender {
             self.rollback()?;
             return Err(StorageError::Closed);
         };
-        let mut records: Vec<&[u8]> = Vec::with_capacity(2);
-        if !series_rec.is_empty() {
-            records.push(&series_rec);
+        let mut records: Vec<&[u8]> = Vec::with_capacity(3);
+        for rec in [&series_rec, &self.buf, &exemplars_rec] {
+            if !rec.is_empty() {
+                records.push(rec);
+            }
         }
-        records.push(&self.buf);
         if let Err(e) = w.log(&records) {
             drop(wal);
             self.rollback()?;
@@ -173,6 +236,10 @@ impl Appender for HeadAppender {
         for (s, t, v) in self.samples.drain(..) {
             self.head.apply(&s, t, v);
         }
+        for p in self.exemplars.drain(..) {
+            // Refusals (another batch stored a newer exemplar since) are counted there.
+            let _ = self.head.exemplars.add(&p.series_labels, p.exemplar);
+        }
         drop(wal);
         self.batch_last.clear();
         Ok(())
@@ -181,6 +248,7 @@ impl Appender for HeadAppender {
     fn rollback(&mut self) -> Result<(), StorageError> {
         self.samples.clear();
         self.batch_last.clear();
+        self.exemplars.clear();
         Ok(())
     }
 }

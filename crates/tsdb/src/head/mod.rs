@@ -11,13 +11,18 @@
 //!
 //! Start-up: [`Head::replay`] streams the latest WAL checkpoint and the segments after it
 //! (series, then samples through the same append path as commits, skipping samples older
-//! than the floor the database passes: the end of its newest block) and repairs a corrupt
-//! tail, logging what was lost.
+//! than the floor the database passes: the end of its newest block; exemplars into the
+//! exemplar storage) and repairs a corrupt tail, logging what was lost.
+//!
+//! Exemplars (`exemplars`): appenders validate them against the series' newest one, log them
+//! to the WAL after the batch's samples (an exemplars record) and add them to the bounded
+//! exemplar storage under the same WAL lock, so replay rebuilds what was accepted live.
 //!
 //! Persistence (`persist`): the oldest block range is written as a block, then dropped from
 //! memory with the WAL checkpointed; see [`Head::write_block`] and [`Head::truncate`].
 
 mod appender;
+pub mod exemplars;
 mod persist;
 pub(crate) mod postings;
 mod querier;
@@ -72,6 +77,9 @@ pub struct HeadOptions {
     pub chunk_range: i64,
     pub wal_segment_size: usize,
     pub wal_compression: bool,
+    /// Capacity of the exemplar storage; 0 (the default) keeps no exemplars. Must be set
+    /// before opening for the WAL's exemplars to be restored.
+    pub max_exemplars: usize,
 }
 
 impl Default for HeadOptions {
@@ -80,6 +88,7 @@ impl Default for HeadOptions {
             chunk_range: 2 * 3600 * 1000,
             wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
             wal_compression: true,
+            max_exemplars: 0,
         }
     }
 }
@@ -102,6 +111,8 @@ pub(crate) struct HeadInner {
     wal_dir: PathBuf,
     /// Deleted intervals by series id (from `delete` and WAL tombstones records).
     tombstones: RwLock<crate::tombstones::Tombstones>,
+    /// Exemplars by series labels, bounded.
+    exemplars: exemplars::ExemplarStorage,
     pub stats: HeadStats,
     closed: AtomicBool,
     /// The lowest WAL segment another reader (the remote-write queues) still needs; a
@@ -172,6 +183,7 @@ impl Head {
                 min_valid_floor: AtomicI64::new(floor),
                 wal_dir: dir.join("wal"),
                 tombstones: RwLock::new(crate::tombstones::Tombstones::default()),
+                exemplars: exemplars::ExemplarStorage::new(opts.max_exemplars),
                 stats: HeadStats::default(),
                 closed: AtomicBool::new(false),
                 wal_floor: RwLock::new(None),
@@ -215,6 +227,27 @@ impl Head {
         let min = self.inner.min_t.load(Ordering::Acquire);
         let max = self.inner.max_t.load(Ordering::Acquire);
         (min <= max).then_some((min, max))
+    }
+
+    /// Changes the exemplar storage's capacity (a reload of `storage.exemplars`), keeping
+    /// the newest exemplars that fit; 0 disables it. Returns how many were kept.
+    pub fn set_max_exemplars(&self, max: usize) -> usize {
+        self.inner.exemplars.resize(max)
+    }
+
+    /// The exemplar storage's numbers.
+    pub fn exemplar_stats(&self) -> exemplars::ExemplarStats {
+        self.inner.exemplars.stats()
+    }
+
+    /// The exemplars in `[start, end]` of the series matching any of `matcher_sets`.
+    pub fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[Vec<model::matcher::Matcher>],
+    ) -> Vec<storage::ExemplarQueryResult> {
+        self.inner.exemplars.select(start, end, matcher_sets)
     }
 
     /// A new appender.
@@ -354,7 +387,9 @@ impl Head {
         let mut buf = Vec::new();
         let mut series_buf: Vec<RefSeries> = Vec::new();
         let mut samples_buf: Vec<RefSample> = Vec::new();
+        let mut exemplars_buf: Vec<record::RefExemplar> = Vec::new();
         let (mut n_series, mut n_samples, mut n_records) = (0u64, 0u64, 0u64);
+        let mut n_exemplars = 0u64;
         let mut last_segment = None;
         let mut last_log = Instant::now();
         loop {
@@ -460,7 +495,43 @@ impl Head {
                         }
                     }
                 }
-                // Other record types (exemplars, metadata, histograms) are not used.
+                Some(&record::TYPE_EXEMPLARS) => {
+                    if !self.inner.exemplars.enabled() {
+                        continue;
+                    }
+                    exemplars_buf.clear();
+                    if let Err(e) =
+                        record::decode_exemplars(&buf, &mut exemplars_buf, model::labels::Sym::new)
+                    {
+                        tracing::warn!(err = %e, "skipping an undecodable WAL exemplars record");
+                        continue;
+                    }
+                    for e in exemplars_buf.drain(..) {
+                        if e.t < floor {
+                            continue;
+                        }
+                        let Some(series) =
+                            u32::try_from(e.id).ok().and_then(|id| self.inner.get(id))
+                        else {
+                            continue;
+                        };
+                        let exemplar = storage::Exemplar {
+                            labels: e.labels,
+                            value: e.v,
+                            ts: e.t,
+                        };
+                        // Out-of-order and duplicate ones were refused live too.
+                        if self
+                            .inner
+                            .exemplars
+                            .add(&self.inner.labels_of(&series), exemplar)
+                            .is_ok()
+                        {
+                            n_exemplars += 1;
+                        }
+                    }
+                }
+                // Other record types (metadata, histograms) are not used.
                 _ => {}
             }
         }
@@ -469,6 +540,7 @@ impl Head {
             records = n_records,
             series = n_series,
             samples = n_samples,
+            exemplars = n_exemplars,
             duration_seconds = started.elapsed().as_secs_f64(),
             "WAL replay completed"
         );
@@ -509,6 +581,16 @@ impl HeadInner {
     fn get(&self, id: u32) -> Option<Arc<MemSeries>> {
         let series = self.series.read().unwrap_or_else(|e| e.into_inner());
         series.get(id.checked_sub(1)? as usize).cloned().flatten()
+    }
+
+    /// The series with these labels, if the head has it.
+    pub(crate) fn lookup(&self, labels: &Labels) -> Option<Arc<MemSeries>> {
+        let hash = labels.hash64();
+        let shard = self.shard(hash).lock().unwrap_or_else(|e| e.into_inner());
+        let ids = shard.get(&hash)?;
+        ids.iter()
+            .filter_map(|id| self.get(id))
+            .find(|s| self.labels_equal(s, labels))
     }
 
     fn shard(&self, hash: u64) -> &Mutex<HashMap<u64, SmallIds>> {

@@ -1,7 +1,7 @@
 //! WAL checkpoints in Prometheus' layout: `wal/checkpoint.NNNNNNNN/` is a directory of WAL
 //! segments holding what is still needed from the WAL up to and including segment `N`: the
-//! series records of series still in the head, the samples at or after the head's new
-//! minimum time, and the tombstones of live series that reach that time. Replay reads the latest checkpoint, then the segments after `N`.
+//! series records of series still in the head, the samples and exemplars at or after the
+//! head's new minimum time, and the tombstones of live series that reach that time. Replay reads the latest checkpoint, then the segments after `N`.
 //!
 //! Creation is crash-safe: the checkpoint is written to `checkpoint.N.tmp`, synced, and
 //! renamed; only then are segments `<= N` and older checkpoints deleted. A crash at any point
@@ -91,6 +91,7 @@ pub fn create(
     let mut series: Vec<RefSeries> = Vec::new();
     let mut samples: Vec<RefSample> = Vec::new();
     let mut stones: Vec<record::RefTombstone> = Vec::new();
+    let mut exemplars: Vec<record::RefExemplar> = Vec::new();
     for (dir, segs) in sources {
         let mut r = WalReader::new(&dir, segs);
         loop {
@@ -125,6 +126,13 @@ pub fn create(
                         .map_err(|e| io::Error::other(e.to_string()))?;
                     stones.retain(|s| s.max_t >= mint && keep(s.id));
                     record::encode_tombstones(&stones, &mut enc);
+                }
+                Some(&record::TYPE_EXEMPLARS) => {
+                    exemplars.clear();
+                    record::decode_exemplars(&buf, &mut exemplars, Sym::new)
+                        .map_err(|e| io::Error::other(e.to_string()))?;
+                    exemplars.retain(|e| e.t >= mint && keep(e.id));
+                    record::encode_exemplars(&exemplars, &mut enc);
                 }
                 Some(&record::TYPE_SAMPLES) => {
                     samples.clear();
@@ -221,6 +229,19 @@ mod tests {
                 &mut rec,
             );
             w.log(&[&rec]).unwrap();
+            if t % 10 == 0 {
+                let mut rec = Vec::new();
+                record::encode_exemplars(
+                    &[1, 2].map(|id| record::RefExemplar {
+                        id,
+                        t,
+                        v: 1.0,
+                        labels: Labels::from_static(&[("trace_id", "x")]),
+                    }),
+                    &mut rec,
+                );
+                w.log(&[&rec]).unwrap();
+            }
             if t % 30 == 0 {
                 w.next_segment().unwrap();
             }
@@ -237,7 +258,14 @@ mod tests {
         let mut r = WalReader::new(&cp, list_segments(&cp).unwrap());
         let mut buf = Vec::new();
         let mut ts = Vec::new();
+        let mut exemplar_ts = Vec::new();
         while r.next_record(&mut buf).unwrap() {
+            if buf[0] == record::TYPE_EXEMPLARS {
+                let mut e = Vec::new();
+                record::decode_exemplars(&buf, &mut e, Sym::new).unwrap();
+                assert!(e.iter().all(|e| e.id == 1 && e.t >= 50));
+                exemplar_ts.extend(e.iter().map(|e| e.t));
+            }
             if buf[0] == record::TYPE_SAMPLES {
                 let mut s = Vec::new();
                 record::decode_samples(&buf, &mut s).unwrap();
@@ -246,6 +274,7 @@ mod tests {
             }
         }
         assert_eq!(ts.first(), Some(&50));
+        assert_eq!(exemplar_ts, vec![50, 60, 70, 80, 90]);
         assert!(ts.len() as u64 == st.samples_kept);
     }
 }

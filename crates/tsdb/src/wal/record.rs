@@ -3,7 +3,9 @@
 //! Series record (type 1): per series a big-endian `u64` id, a uvarint label count, then each
 //! name and value as a uvarint length and bytes. Samples record (type 2): the first id and
 //! timestamp as big-endian `u64`/`i64`, then per sample the id and timestamp as signed varint
-//! deltas from those and the value's 64 bits big-endian.
+//! deltas from those and the value's 64 bits big-endian. Exemplars record (type 4): like a
+//! samples record, each exemplar followed by its labels encoded as in a series record (count,
+//! then names and values).
 
 use model::labels::Labels;
 use model::sample::Timestamp;
@@ -11,6 +13,7 @@ use model::sample::Timestamp;
 pub const TYPE_SERIES: u8 = 1;
 pub const TYPE_SAMPLES: u8 = 2;
 pub const TYPE_TOMBSTONES: u8 = 3;
+pub const TYPE_EXEMPLARS: u8 = 4;
 
 /// A series as the WAL records it: id and label pairs.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +28,15 @@ pub struct RefSample {
     pub id: u64,
     pub t: Timestamp,
     pub v: f64,
+}
+
+/// One exemplar of a series by id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefExemplar {
+    pub id: u64,
+    pub t: Timestamp,
+    pub v: f64,
+    pub labels: Labels,
 }
 
 /// A record that does not decode.
@@ -49,13 +61,7 @@ pub fn encode_series<'a>(series: impl IntoIterator<Item = (u64, &'a Labels)>, bu
     buf.push(TYPE_SERIES);
     for (id, labels) in series {
         buf.extend_from_slice(&id.to_be_bytes());
-        put_uvarint(buf, labels.len() as u64);
-        for l in labels {
-            put_uvarint(buf, l.name.len() as u64);
-            buf.extend_from_slice(l.name.as_bytes());
-            put_uvarint(buf, l.value.len() as u64);
-            buf.extend_from_slice(l.value.as_bytes());
-        }
+        put_labels(buf, labels);
     }
 }
 
@@ -69,6 +75,32 @@ pub fn encode_samples(samples: &[RefSample], buf: &mut Vec<u8>) {
         put_varint(buf, (s.id as i64).wrapping_sub(first.id as i64));
         put_varint(buf, s.t.wrapping_sub(first.t));
         buf.extend_from_slice(&s.v.to_bits().to_be_bytes());
+    }
+}
+
+fn put_labels(buf: &mut Vec<u8>, labels: &Labels) {
+    put_uvarint(buf, labels.len() as u64);
+    for l in labels {
+        put_uvarint(buf, l.name.len() as u64);
+        buf.extend_from_slice(l.name.as_bytes());
+        put_uvarint(buf, l.value.len() as u64);
+        buf.extend_from_slice(l.value.as_bytes());
+    }
+}
+
+/// Appends an exemplars record to `buf`; nothing when `exemplars` is empty.
+pub fn encode_exemplars(exemplars: &[RefExemplar], buf: &mut Vec<u8>) {
+    let Some(first) = exemplars.first() else {
+        return;
+    };
+    buf.push(TYPE_EXEMPLARS);
+    buf.extend_from_slice(&first.id.to_be_bytes());
+    buf.extend_from_slice(&first.t.to_be_bytes());
+    for e in exemplars {
+        put_varint(buf, (e.id as i64).wrapping_sub(first.id as i64));
+        put_varint(buf, e.t.wrapping_sub(first.t));
+        buf.extend_from_slice(&e.v.to_bits().to_be_bytes());
+        put_labels(buf, &e.labels);
     }
 }
 
@@ -168,6 +200,57 @@ impl<'a> Decoder<'a> {
     }
 }
 
+impl Decoder<'_> {
+    /// A label count and the pairs, as a series or exemplar record holds them.
+    fn labels(
+        &mut self,
+        intern: &mut impl FnMut(&str) -> model::labels::Sym,
+    ) -> Result<Labels, RecordError> {
+        let n = self.uvarint("label count")?;
+        // Each label needs at least two bytes; a larger count is corrupt, not an allocation.
+        if n > (self.b.len() as u64) / 2 {
+            return Err(RecordError("label count larger than the record".into()));
+        }
+        let mut labels = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let name = intern(self.string("label name")?);
+            let value = intern(self.string("label value")?);
+            labels.push(model::labels::Label { name, value });
+        }
+        Labels::from_vec(labels).map_err(|e| RecordError(e.to_string()))
+    }
+}
+
+/// Decodes an exemplars record (type byte included) into `out`, calling `intern` for strings.
+pub fn decode_exemplars(
+    rec: &[u8],
+    out: &mut Vec<RefExemplar>,
+    mut intern: impl FnMut(&str) -> model::labels::Sym,
+) -> Result<(), RecordError> {
+    let (&t, body) = rec
+        .split_first()
+        .ok_or_else(|| RecordError("empty record".into()))?;
+    if t != TYPE_EXEMPLARS {
+        return Err(RecordError(format!(
+            "expected an exemplars record, got type {t}"
+        )));
+    }
+    let mut d = Decoder { b: body };
+    if d.b.is_empty() {
+        return Ok(());
+    }
+    let first_id = d.be64("first id")?;
+    let first_t = d.be64("first timestamp")? as i64;
+    while !d.b.is_empty() {
+        let id = (first_id as i64).wrapping_add(d.varint("id delta")?) as u64;
+        let t = first_t.wrapping_add(d.varint("timestamp delta")?);
+        let v = f64::from_bits(d.be64("value")?);
+        let labels = d.labels(&mut intern)?;
+        out.push(RefExemplar { id, t, v, labels });
+    }
+    Ok(())
+}
+
 /// Decodes a series record (type byte included) into `out`, calling `intern` for strings.
 pub fn decode_series(
     rec: &[u8],
@@ -185,18 +268,7 @@ pub fn decode_series(
     let mut d = Decoder { b: body };
     while !d.b.is_empty() {
         let id = d.be64("series id")?;
-        let n = d.uvarint("label count")?;
-        // Each label needs at least two bytes; a larger count is corrupt, not an allocation.
-        if n > (d.b.len() as u64) / 2 {
-            return Err(RecordError("label count larger than the record".into()));
-        }
-        let mut labels = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            let name = intern(d.string("label name")?);
-            let value = intern(d.string("label value")?);
-            labels.push(model::labels::Label { name, value });
-        }
-        let labels = Labels::from_vec(labels).map_err(|e| RecordError(e.to_string()))?;
+        let labels = d.labels(&mut intern)?;
         out.push(RefSeries { id, labels });
     }
     Ok(())
@@ -272,6 +344,61 @@ mod tests {
         for (g, s) in got.iter().zip(&samples) {
             assert_eq!((g.id, g.t, g.v.to_bits()), (s.id, s.t, s.v.to_bits()));
         }
+    }
+
+    #[test]
+    fn exemplars_round_trip_in_prometheus_layout() {
+        let ex = vec![
+            RefExemplar {
+                id: 3,
+                t: 1000,
+                v: 0.5,
+                labels: Labels::from_static(&[("trace_id", "ab")]),
+            },
+            RefExemplar {
+                id: 2,
+                t: 999,
+                v: f64::NAN,
+                labels: Labels::empty(),
+            },
+        ];
+        let mut buf = Vec::new();
+        encode_exemplars(&ex, &mut buf);
+        // Byte for byte what Prometheus' record.Encoder.Exemplars writes.
+        let mut want = vec![4u8];
+        want.extend_from_slice(&3u64.to_be_bytes());
+        want.extend_from_slice(&1000i64.to_be_bytes());
+        want.extend_from_slice(&[0, 0]); // id and time deltas of the first
+        want.extend_from_slice(&0.5f64.to_bits().to_be_bytes());
+        want.extend_from_slice(&[1, 8]);
+        want.extend_from_slice(b"trace_id");
+        want.push(2);
+        want.extend_from_slice(b"ab");
+        want.extend_from_slice(&[1, 1]); // zigzag -1, -1
+        want.extend_from_slice(&f64::NAN.to_bits().to_be_bytes());
+        want.push(0);
+        assert_eq!(buf, want);
+        let mut out = Vec::new();
+        decode_exemplars(&buf, &mut out, model::labels::Sym::new).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0], ex[0]);
+        assert_eq!((out[1].id, out[1].t), (2, 999));
+        assert!(out[1].v.is_nan() && out[1].labels.is_empty());
+        // Every cut inside an exemplar is an error, never a panic.
+        for cut in (1..buf.len()).filter(|c| *c != 17) {
+            let _ = decode_exemplars(&buf[..cut], &mut Vec::new(), model::labels::Sym::new);
+        }
+        assert!(
+            decode_exemplars(
+                &buf[..buf.len() - 1],
+                &mut Vec::new(),
+                model::labels::Sym::new
+            )
+            .is_err()
+        );
+        let mut empty = Vec::new();
+        encode_exemplars(&[], &mut empty);
+        assert!(empty.is_empty());
     }
 
     #[test]

@@ -1,17 +1,22 @@
 //! Series and label metadata (`series`, `labels`, `label/<name>/values`), status pages, and
 //! the listing endpoints of subsystems that report their current state (`targets`, `rules`,
-//! `alerts`, `alertmanagers`, `metadata`, `query_exemplars`). Targets come from the scrape
-//! manager, rules, alerts and Alertmanagers from the rule manager; what is not stored yet
-//! (metric metadata, exemplars) answers with the empty lists Prometheus gives when it has none.
+//! `alerts`, `alertmanagers`, `metadata`, `targets/metadata`, `query_exemplars`). Targets and
+//! their metric metadata come from the scrape manager (`/api/v1/metadata` adds what remote
+//! write received), rules, alerts and Alertmanagers from the rule manager, exemplars from the
+//! storage.
+//!
+//! Where Prometheus' answer order is that of Go map iteration (random), Meridian's is sorted:
+//! targets by job then URL, metric families by name.
 
 use super::{ApiError, ApiState, Params, json, parse_time, success};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use model::exposition::MetricMetadata;
 use model::labels::Labels;
 use model::matcher::Matcher;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Earliest and latest times an unbounded metadata query covers.
@@ -192,12 +197,173 @@ pub async fn label_values(
     Ok(string_list(values, lim))
 }
 
-pub async fn exemplars() -> Response {
-    success("[]", &[], &[])
+/// `limit` and `limit_per_metric` of the metric metadata endpoints: an integer as Go's
+/// `strconv.Atoi` reads it, -1 when absent.
+fn int_param(p: &Params, name: &str) -> Result<i64, ApiError> {
+    match p.get(name) {
+        None | Some("") => Ok(-1),
+        Some(s) => s
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_data(format!("{name} must be a number"))),
+    }
 }
 
-pub async fn metadata() -> Response {
-    success("{}", &[], &[])
+/// A time parameter of `query_exemplars`, in the wording of Prometheus' `parseTimeParam`.
+fn exemplar_time(p: &Params, name: &str, default: i64) -> Result<i64, ApiError> {
+    match p.get(name) {
+        None | Some("") => Ok(default),
+        Some(s) => parse_time(name, s).map_err(|_| {
+            ApiError::bad_data(format!(
+                "invalid parameter {name:?}: Invalid time value for '{name}': cannot parse {s:?} to a valid timestamp"
+            ))
+        }),
+    }
+}
+
+/// The matchers of every series selector in `expr` (Prometheus' `ExtractSelectors`), found
+/// without recursion.
+fn selectors_of(expr: &promql::Expr) -> Vec<Vec<Matcher>> {
+    use promql::Expr;
+    let mut out = Vec::new();
+    let mut stack = vec![expr];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::VectorSelector(v) => out.push(v.matchers.clone()),
+            Expr::MatrixSelector(m) => out.push(m.selector.matchers.clone()),
+            Expr::Subquery(s) => stack.push(&s.expr),
+            Expr::Paren(p) => stack.push(&p.expr),
+            Expr::Unary(u) => stack.push(&u.expr),
+            Expr::Binary(b) => {
+                stack.push(&b.rhs);
+                stack.push(&b.lhs);
+            }
+            Expr::Aggregate(a) => {
+                stack.push(&a.expr);
+                if let Some(param) = &a.param {
+                    stack.push(param);
+                }
+            }
+            Expr::Call(c) => stack.extend(c.args.iter().rev()),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+        }
+    }
+    out
+}
+
+/// `/api/v1/query_exemplars?query=&start=&end=`: the exemplars in the range of every series
+/// the query's selectors select; 204 without a body when the query has no selector (as
+/// Prometheus answers).
+pub async fn exemplars(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref(), &headers, &body);
+    let start = exemplar_time(&p, "start", MIN_TIME)?;
+    let end = exemplar_time(&p, "end", MAX_TIME)?;
+    if end < start {
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start timestamp",
+        ));
+    }
+    let expr = promql::parse(p.get("query").unwrap_or(""))
+        .map_err(|e| ApiError::bad_data(e.to_string()))?;
+    let sets = selectors_of(&expr);
+    if sets.is_empty() {
+        return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
+    }
+    let storage = state.storage()?;
+    let found = tokio::task::spawn_blocking(move || storage.select_exemplars(start, end, &sets))
+        .await
+        .map_err(|e| ApiError::new(super::ErrorType::Internal, e.to_string()))??;
+    let mut out = String::from("[");
+    for (i, r) in found.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"seriesLabels":"#);
+        json::labels(&mut out, &r.series_labels);
+        out.push_str(r#","exemplars":["#);
+        for (j, e) in r.exemplars.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str(r#"{"labels":"#);
+            json::labels(&mut out, &e.labels);
+            out.push_str(r#","value":"#);
+            json::value(&mut out, e.value);
+            out.push_str(r#","timestamp":"#);
+            json::timestamp(&mut out, e.ts);
+            out.push('}');
+        }
+        out.push_str("]}");
+    }
+    out.push(']');
+    Ok(success(&out, &[], &[]))
+}
+
+/// `{"type":…,"help":…,"unit":…}`.
+fn metadata_fields(out: &mut String, m: &MetricMetadata) {
+    out.push_str(r#""type":"#);
+    json::string(out, m.kind.as_api_str());
+    out.push_str(r#","help":"#);
+    json::string(out, &m.help);
+    out.push_str(r#","unit":"#);
+    json::string(out, &m.unit);
+}
+
+/// `/api/v1/metadata?limit=&limit_per_metric=&metric=`: per metric family the distinct
+/// metadata its targets (and remote-write senders) gave, at most `limit` families and
+/// `limit_per_metric` entries each (negative or absent: all).
+pub async fn metadata(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref(), &headers, &Bytes::new());
+    let limit = int_param(&p, "limit")?;
+    let per_metric = int_param(&p, "limit_per_metric")?;
+    let metric = p.get("metric").filter(|m| !m.is_empty());
+    let targets = match state.scrape.get() {
+        Some(m) => m.targets_metadata(metric).await,
+        None => Vec::new(),
+    };
+    let received = state.received_metadata.snapshot(metric);
+    let mut families: BTreeMap<&str, Vec<&MetricMetadata>> = BTreeMap::new();
+    let scraped = targets.iter().flat_map(|t| &t.metadata);
+    for m in scraped.chain(&received) {
+        let list = families.entry(m.family.as_str()).or_default();
+        if per_metric > 0 && list.len() as i64 >= per_metric {
+            continue;
+        }
+        let same = |e: &&MetricMetadata| e.kind == m.kind && e.help == m.help && e.unit == m.unit;
+        if !list.iter().any(same) {
+            list.push(m);
+        }
+    }
+    let mut out = String::from("{");
+    for (i, (family, list)) in families.iter().enumerate() {
+        if limit >= 0 && i as i64 >= limit {
+            break;
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        json::string(&mut out, family);
+        out.push_str(":[");
+        for (j, m) in list.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push('{');
+            metadata_fields(&mut out, m);
+            out.push('}');
+        }
+        out.push(']');
+    }
+    out.push('}');
+    Ok(success(&out, &[], &[]))
 }
 
 /// `/api/v1/targets?state=active|dropped|any&scrapePool=<job>`: the scrape manager's view of
@@ -306,8 +472,66 @@ fn rfc3339_nanos(since_epoch: std::time::Duration) -> String {
     format!("{head}.{}Z", frac.trim_end_matches('0'))
 }
 
-pub async fn targets_metadata() -> Response {
-    success("[]", &[], &[])
+/// `/api/v1/targets/metadata?match_target=&metric=&limit=`: the metadata each active target
+/// gave, for targets whose labels match `match_target`; with `metric`, only that family (and
+/// without the `metric` field, as Prometheus). `limit` counts entries but, as in Prometheus, is
+/// only checked between targets.
+pub async fn targets_metadata(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q.as_deref(), &headers, &body);
+    let limit = int_param(&p, "limit")?;
+    let matchers = match p.get("match_target").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => {
+            let invalid = |msg: String| {
+                ApiError::bad_data(format!("invalid parameter \"match_target\": {msg}"))
+            };
+            let expr = promql::parse(s).map_err(|e| invalid(e.to_string()))?;
+            match expr {
+                promql::Expr::VectorSelector(vs) => Some(vs.matchers),
+                _ => return Err(invalid(format!("{s:?} is not a series selector"))),
+            }
+        }
+    };
+    let metric = p.get("metric").filter(|m| !m.is_empty());
+    let targets = match state.scrape.get() {
+        Some(m) => m.targets_metadata(metric).await,
+        None => Vec::new(),
+    };
+    let mut out = String::from("[");
+    let mut n: i64 = 0;
+    for t in &targets {
+        if limit >= 0 && n >= limit {
+            break;
+        }
+        if matchers
+            .as_ref()
+            .is_some_and(|m| !model::matcher::matches_all(m, &t.labels))
+        {
+            continue;
+        }
+        for m in &t.metadata {
+            if n > 0 {
+                out.push(',');
+            }
+            n += 1;
+            out.push_str(r#"{"target":"#);
+            json::labels(&mut out, &t.labels);
+            if metric.is_none() {
+                out.push_str(r#","metric":"#);
+                json::string(&mut out, &m.family);
+            }
+            out.push(',');
+            metadata_fields(&mut out, m);
+            out.push('}');
+        }
+    }
+    out.push(']');
+    Ok(success(&out, &[], &[]))
 }
 
 /// `/api/v1/rules?type=alert|record&rule_name[]=&rule_group[]=&file[]=&exclude_alerts=`.

@@ -26,7 +26,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
 /// What the API needs from the storage.
-pub trait ApiStorage: storage::Queryable + storage::Appendable + Send + Sync {
+pub trait ApiStorage:
+    storage::Queryable + storage::Appendable + storage::ExemplarQueryable + Send + Sync
+{
     /// Numbers for `/api/v1/status/tsdb`.
     fn head_summary(&self) -> HeadSummary;
 
@@ -89,6 +91,8 @@ pub struct ApiState {
     agent: std::sync::atomic::AtomicBool,
     /// The loaded configuration with secrets hidden, for `/api/v1/status/config`.
     config_yaml: std::sync::RwLock<String>,
+    /// Metadata received by remote write (`/api/v1/metadata` shows it too).
+    pub(crate) received_metadata: crate::received_metadata::ReceivedMetadata,
 }
 
 impl ApiState {
@@ -104,7 +108,13 @@ impl ApiState {
             admin_enabled: std::sync::atomic::AtomicBool::new(false),
             agent: std::sync::atomic::AtomicBool::new(false),
             config_yaml: std::sync::RwLock::new(String::new()),
+            received_metadata: Default::default(),
         })
+    }
+
+    /// Metadata received by remote write.
+    pub fn received_metadata(&self) -> &crate::received_metadata::ReceivedMetadata {
+        &self.received_metadata
     }
 
     /// Sets what `/api/v1/status/config` shows (secrets must already be hidden).
@@ -231,7 +241,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/v1/metadata", get(meta::metadata))
         .route("/api/v1/targets", get(meta::targets))
-        .route("/api/v1/targets/metadata", get(meta::targets_metadata))
+        .route(
+            "/api/v1/targets/metadata",
+            get(meta::targets_metadata).post(meta::targets_metadata),
+        )
         .route("/api/v1/status/buildinfo", get(meta::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(meta::runtimeinfo))
         .route(
