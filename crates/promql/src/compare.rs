@@ -6,6 +6,17 @@ use crate::ast::*;
 use model::Matcher;
 
 pub(crate) fn same_expr(a: &Expr, b: &Expr) -> bool {
+    // The printer parenthesizes a signed literal on the left of `^` (`(+Inf) ^ x`), which
+    // reads back as a parenthesized literal: the same value.
+    match (a, b) {
+        (Expr::Paren(p), Expr::NumberLiteral(_)) if matches!(*p.expr, Expr::NumberLiteral(_)) => {
+            return same_expr(&p.expr, b);
+        }
+        (Expr::NumberLiteral(_), Expr::Paren(p)) if matches!(*p.expr, Expr::NumberLiteral(_)) => {
+            return same_expr(a, &p.expr);
+        }
+        _ => {}
+    }
     match (a, b) {
         (Expr::NumberLiteral(x), Expr::NumberLiteral(y)) => same_number(x, y),
         (Expr::StringLiteral(x), Expr::StringLiteral(y)) => x.value == y.value,

@@ -23,3 +23,14 @@ fn fuzzer_findings_round_trip() {
         round_trips(text);
     }
 }
+
+#[test]
+fn a_signed_infinity_left_of_a_power_inside_a_sum_round_trips() {
+    // Found by the robustness proptest: `Inf` prints as `(+Inf)` on the left of `^`, which
+    // reads back as a parenthesized literal.
+    let options = promql::ParserOptions::all_enabled();
+    let e = promql::parse_with_options("sum - Inf ^ and", &options).unwrap();
+    let printed = e.to_string();
+    let again = promql::parse_with_options(&printed, &options).unwrap();
+    assert!(again.same_as(&e), "{printed} → {again}");
+}
