@@ -160,7 +160,6 @@ impl web::MetricsSource for ScrapeMetrics {
     }
 }
 
-/// The configuration file with secrets hidden, for `/api/v1/status/config`.
 /// What the server stores samples in: the database, or in agent mode the WAL-only storage.
 #[derive(Clone)]
 enum Store {
@@ -240,6 +239,7 @@ impl Store {
     }
 }
 
+/// The configuration file with secrets hidden, for `/api/v1/status/config`.
 fn shown_config(opts: &ServerOptions) -> String {
     std::fs::read_to_string(&opts.config_file)
         .map_err(|e| e.to_string())
