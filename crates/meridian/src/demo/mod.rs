@@ -4,7 +4,7 @@
 //! ([`pods`]) found through file discovery (pods come and go) and a cluster-local Meridian
 //! scraping them with `cluster` as external label; a central Meridian that federates from
 //! `east` and `west` (`/federate` with `match[]`, honor_labels) and receives `remote_write`
-//! from `south`. Every server speaks HTTPS with certificates from a CA made at start-up
+//! from `south`, whose Meridian runs in agent mode (scrape and remote-write only). Every server speaks HTTPS with certificates from a CA made at start-up
 //! ([`pki`]) and asks for basic auth. The servers are child processes of this one (the same
 //! binary, `server` subcommand); Ctrl-C stops them and removes the data directory unless one
 //! was given.
@@ -138,7 +138,11 @@ fn run_inner(opts: DemoOptions) -> Result<(), String> {
             addrs[i],
             &config,
             &files.web_config,
-            false,
+            if *c == "south" {
+                Mode::Agent
+            } else {
+                Mode::Server
+            },
         )?;
         demo.nodes.push(node);
     }
@@ -161,7 +165,7 @@ fn run_inner(opts: DemoOptions) -> Result<(), String> {
         central_addr,
         &central_config,
         &files.web_config,
-        true,
+        Mode::Receiver,
     )?;
     demo.nodes.push(central);
 
@@ -183,7 +187,7 @@ fn run_inner(opts: DemoOptions) -> Result<(), String> {
     println!("Data and configurations: {}", dir.display());
     for (i, c) in clusters.iter().enumerate() {
         let role = if *c == "south" {
-            "remote-writes to central"
+            "agent mode: scrapes and remote-writes to central"
         } else {
             "federated by central"
         };
@@ -257,6 +261,17 @@ async fn watch_children(nodes: &mut [Node]) {
     }
 }
 
+/// How a server of the demo runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A cluster-local server (federated by the central one).
+    Server,
+    /// A cluster-local agent (`--agent`): scrapes and remote-writes only.
+    Agent,
+    /// The central server, which also receives remote write.
+    Receiver,
+}
+
 fn start_node(
     exe: &Path,
     dir: &Path,
@@ -264,7 +279,7 @@ fn start_node(
     addr: SocketAddr,
     config: &str,
     web_config: &Path,
-    receiver: bool,
+    mode: Mode,
 ) -> Result<Node, String> {
     let cfg = dir.join(format!("{name}.yml"));
     std::fs::write(&cfg, config).map_err(|e| format!("{}: {e}", cfg.display()))?;
@@ -273,20 +288,27 @@ fn start_node(
         std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(exe);
+    let data = dir.join(format!("{name}-data"));
     cmd.arg("server")
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join(format!("{name}-data")).display()
-        ))
+        .arg(match mode {
+            Mode::Agent => format!("--storage.agent.path={}", data.display()),
+            Mode::Server | Mode::Receiver => format!("--storage.tsdb.path={}", data.display()),
+        })
         .arg(format!("--web.listen-address={addr}"))
         .arg(format!("--web.config.file={}", web_config.display()))
         .arg("--web.enable-lifecycle")
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);
-    if receiver {
-        cmd.arg("--web.enable-remote-write-receiver");
+    match mode {
+        Mode::Receiver => {
+            cmd.arg("--web.enable-remote-write-receiver");
+        }
+        Mode::Agent => {
+            cmd.arg("--agent");
+        }
+        Mode::Server => {}
     }
     let child = cmd
         .spawn()
