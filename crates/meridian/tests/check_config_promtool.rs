@@ -206,11 +206,6 @@ const INTENDED_DIFFERENCES: &[(&str, Why, &str)] = &[
         "dns_sd_configs, http_sd_configs (and other SDs) are rejected by name, not implemented",
     ),
     (
-        "good_regex_literal_brace.yml",
-        Why::KnownBug,
-        "model::regex rejects `{` that starts no repetition; Go reads it as a literal",
-    ),
-    (
         "good_remote_write_loose_urls.yml",
         Why::KnownBug,
         "config/src/remote.rs requires a non-empty absolute http(s) URL; Prometheus only \

@@ -10,6 +10,8 @@
 //! - Inside a class Go treats `[` (outside `[:name:]`), `&&`, `~~` literally; Rust reads them as
 //!   nested classes and set operations: escaped.
 //! - Go rejects repetition counts above 1000; so do we.
+//! - A `{` that does not open a repetition (`a{,5}`, `{x}`) is a literal in Go; Rust rejects
+//!   it: escaped.
 //!
 //! Prometheus anchors every matcher regex and lets `.` match a newline: the pattern `p` is
 //! matched as `^(?s:p)$`. One deliberate difference: Prometheus builds that string by
@@ -146,6 +148,13 @@ pub fn translate_go_regex(pattern: &str) -> Result<String, RegexError> {
             i += 1;
             continue;
         }
+        if c == '{' && !is_go_repeat(&chars[i..]) {
+            // Go reads a `{` that does not open `{n}`, `{n,}` or `{n,m}` as a literal
+            // (`a{,5}`, `x{y}`); Rust would reject the pattern.
+            out.push_str("\\{");
+            i += 1;
+            continue;
+        }
         if c == '[' {
             in_class = true;
             out.push('[');
@@ -161,6 +170,29 @@ pub fn translate_go_regex(pattern: &str) -> Result<String, RegexError> {
         i += 1;
     }
     Ok(out)
+}
+
+/// Whether `rest` (starting at a `{`) is a repetition as Go's parser reads one: `{n}`,
+/// `{n,}` or `{n,m}` with decimal counts.
+fn is_go_repeat(rest: &[char]) -> bool {
+    let digits = |from: usize| {
+        rest[from..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let n = digits(1);
+    if n == 0 {
+        return false;
+    }
+    match rest.get(1 + n) {
+        Some('}') => true,
+        Some(',') => {
+            let m = digits(2 + n);
+            rest.get(2 + n + m) == Some(&'}')
+        }
+        _ => false,
+    }
 }
 
 /// Parses a Go pattern (already anchored and wrapped) into Rust's HIR, enforcing Go's limits.
@@ -495,6 +527,20 @@ mod tests {
 
     fn m(p: &str, s: &str) -> bool {
         AnchoredRegex::new(p).unwrap().is_match(s)
+    }
+
+    #[test]
+    fn a_brace_that_opens_no_repetition_is_a_literal_as_in_go() {
+        assert!(m("a{,5}", "a{,5}"));
+        assert!(!m("a{,5}", "aaa"));
+        assert!(m("x{y}", "x{y}"));
+        assert!(m("a{", "a{"));
+        assert!(m("a{1,x}", "a{1,x}"));
+        assert!(m("a{2}", "aa"));
+        assert!(m("a{2,}", "aaaa"));
+        assert!(m("a{2,3}", "aaa") && !m("a{2,3}", "aaaa"));
+        assert!(m("[{]", "{"));
+        assert!(m(r"\{", "{"));
     }
 
     #[test]
