@@ -4,7 +4,10 @@
 //!
 //! Sending goes through the [`Transport`] trait so that tests can inject faults; the real one,
 //! [`HttpTransport`], uses the shared `httpclient` crate (TLS, basic auth, authorization,
-//! bearer token files re-read per request, proxy).
+//! bearer token files re-read per request, OAuth 2.0 tokens, SigV4 signing, proxy). The
+//! remote-write `headers` are set before the request is signed, so SigV4 covers them, as in
+//! Prometheus; an authentication failure (token endpoint, STS) is a transport failure and is
+//! retried.
 
 use std::collections::BTreeMap;
 use std::future::Future;

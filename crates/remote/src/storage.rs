@@ -8,6 +8,10 @@
 //!
 //! Metric metadata comes from the [`MetadataSource`] given with
 //! [`RemoteStorage::set_metadata_source`] (the scrape manager); without one, queues send none.
+//!
+//! A queue's `sigv4` section makes its HTTP client sign every request (AWS SigV4, service
+//! `aps`, credentials and region as `httpclient::aws` finds them); a configuration whose
+//! credentials or region cannot be found is refused like any unusable HTTP setting.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -135,12 +139,6 @@ impl RemoteStorage {
         // Validate and prepare everything first.
         let mut wanted: BTreeMap<String, (RemoteWriteConfig, Vec<relabel::Rule>)> = BTreeMap::new();
         for cfg in configs {
-            if cfg.sigv4.is_some() {
-                return Err(format!(
-                    "remote_write {}: sigv4 is not supported by Meridian yet",
-                    cfg.url
-                ));
-            }
             let rules = relabel::compile(&cfg.write_relabel_configs, scheme)
                 .map_err(|e| format!("remote_write {}: {e}", cfg.url))?;
             let url = cfg.url.expose().to_string();
@@ -151,7 +149,10 @@ impl RemoteStorage {
         let mut prepared = BTreeMap::new();
         for (id, (cfg, rules)) in wanted {
             let url = cfg.url.expose().to_string();
-            let client = httpclient::HttpClient::new(&cfg.http_client, &self.opts.user_agent)
+            // `sigv4` signs each request (after its headers and body are final).
+            let client = httpclient::HttpClient::builder(&cfg.http_client, &self.opts.user_agent)
+                .sigv4(cfg.sigv4.as_ref())
+                .build()
                 .map_err(|e| format!("remote_write {}: {e}", cfg.url))?;
             let transport = Arc::new(HttpTransport::new(
                 client,

@@ -1,7 +1,7 @@
 //! The Alertmanager client: alerts get the external labels and `alert_relabel_configs`,
 //! wait in a bounded queue, and are POSTed in batches to `/api/v2/alerts` of every
 //! configured Alertmanager (per-Alertmanager `alert_relabel_configs`, scheme, path prefix,
-//! timeout and HTTP client settings), as Prometheus' notifier does.
+//! timeout, HTTP client settings and `sigv4` request signing), as Prometheus' notifier does.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -136,7 +136,10 @@ impl Notifier {
             .map_err(|e| format!("alert_relabel_configs: {e}"))?;
         let mut sets = Vec::new();
         for (i, am) in alerting.alertmanagers.iter().enumerate() {
-            let client = HttpClient::new(&am.http_client, &user_agent())
+            let user_agent = user_agent();
+            let client = HttpClient::builder(&am.http_client, &user_agent)
+                .sigv4(am.sigv4.as_ref())
+                .build()
                 .map_err(|e| format!("alertmanagers[{i}]: {e}"))?;
             let relabel = relabel::compile(&am.alert_relabel_configs, scheme)
                 .map_err(|e| format!("alertmanagers[{i}].alert_relabel_configs: {e}"))?;
