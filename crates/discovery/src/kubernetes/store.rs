@@ -32,7 +32,49 @@ pub fn key_of<T: KubeObject>(object: &T) -> Key {
     )
 }
 
+/// What a change did to a store, in the terms of `prometheus_sd_kubernetes_events_total`: a
+/// list counts as an add or update per listed object and a delete per object it no longer
+/// has, as an informer reports a relist.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Events {
+    pub added: u64,
+    pub updated: u64,
+    pub deleted: u64,
+}
+
 impl<T: KubeObject> Store<T> {
+    /// The events `change` amounts to against what the store holds now.
+    pub fn events(&self, change: &Change<T>) -> Events {
+        let mut events = Events::default();
+        match change {
+            Change::Applied(object) => {
+                if self.objects.contains_key(&key_of(object.as_ref())) {
+                    events.updated = 1;
+                } else {
+                    events.added = 1;
+                }
+            }
+            Change::Deleted { .. } => events.deleted = 1,
+            Change::Listed { namespace, objects } => {
+                let listed: std::collections::BTreeSet<Key> = objects.iter().map(key_of).collect();
+                for key in &listed {
+                    if self.objects.contains_key(key) {
+                        events.updated += 1;
+                    } else {
+                        events.added += 1;
+                    }
+                }
+                events.deleted = self
+                    .objects
+                    .keys()
+                    .filter(|k| namespace.as_ref().is_none_or(|ns| k.0 == *ns))
+                    .filter(|k| !listed.contains(*k))
+                    .count() as u64;
+            }
+        }
+        events
+    }
+
     /// Applies a change; returns the keys of the objects added, changed or removed.
     pub fn apply(&mut self, change: Change<T>) -> Vec<Key> {
         match change {
