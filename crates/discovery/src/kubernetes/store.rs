@@ -117,3 +117,56 @@ impl<T: KubeObject> Store<T> {
         self.objects.iter()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kubernetes::objects::{ObjectMeta, Pod};
+
+    fn pod(namespace: &str, name: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                namespace: Some(namespace.to_owned()),
+                name: Some(name.to_owned()),
+                ..ObjectMeta::default()
+            },
+            ..Pod::default()
+        }
+    }
+
+    #[test]
+    fn events_of_changes_and_relists() {
+        let mut store: Store<Pod> = Store::default();
+        let added = Change::Applied(Box::new(pod("a", "p1")));
+        assert_eq!(
+            store.events(&added),
+            Events {
+                added: 1,
+                ..Events::default()
+            }
+        );
+        store.apply(added);
+        let updated = Change::Applied(Box::new(pod("a", "p1")));
+        assert_eq!(store.events(&updated).updated, 1);
+        store.apply(Change::Applied(Box::new(pod("a", "p2"))));
+        store.apply(Change::Applied(Box::new(pod("b", "p3"))));
+        // A relist of namespace `a`: p1 again, p4 new, p2 gone; `b` is out of its scope.
+        let relist = Change::Listed {
+            namespace: Some("a".to_owned()),
+            objects: vec![pod("a", "p1"), pod("a", "p4")],
+        };
+        assert_eq!(
+            store.events(&relist),
+            Events {
+                added: 1,
+                updated: 1,
+                deleted: 1
+            }
+        );
+        let deleted = Change::Deleted {
+            namespace: "b".to_owned(),
+            name: "p3".to_owned(),
+        };
+        assert_eq!(store.events(&deleted).deleted, 1);
+    }
+}
