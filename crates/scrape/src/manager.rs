@@ -12,7 +12,6 @@
 //!   shutdown.
 //! - [`ScrapeManager::targets_metadata`] reports what each active target says about its
 //!   metric families (kept current by the loops), for the metadata APIs and remote write.
-//!
 //! - [`ScrapeManager::write_metrics`] writes the `prometheus_target_*` families (see
 //!   [`crate::metrics`]) and the discovery manager's `prometheus_sd_*` ones: pool creations,
 //!   reloads and syncs are counted here, per-scrape events by the loops.

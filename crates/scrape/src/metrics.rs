@@ -13,8 +13,8 @@
 //!   estimates them: the lengths of help, unit and type).
 //!
 //! `prometheus_target_scrapes_cache_flush_forced_total` is exported at 0, as Prometheus always
-//! exports it: Meridian's cache has no forced flush (a failed scrape forgets the
-//! series it added; entries are dropped after each successful scrape).
+//! exports it: Meridian's cache has no forced flush (what a scrape did not see is dropped
+//! after each successful scrape, and nothing while scrapes keep failing).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
