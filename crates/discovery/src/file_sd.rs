@@ -7,10 +7,17 @@
 //! A file that cannot be read or parsed keeps its previous groups (as in Prometheus); a file
 //! that disappears, or has fewer groups than before, gets empty groups for the sources it no
 //! longer has, which removes their targets.
+//!
+//! Metrics (in the manager's [`SdMetrics`]): `prometheus_sd_file_read_errors_total` counts
+//! files that could not be read or parsed, `prometheus_sd_file_scan_duration_seconds` times
+//! each refresh (all files of the config), and `prometheus_sd_file_mtime_seconds{filename}`
+//! holds the modification time of every file read, until the file vanishes or the
+//! discoverer stops.
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use config::FileSdConfig;
@@ -19,9 +26,10 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::metrics::FileMtimes;
 use crate::{
-    Discoverer, DiscovererFuture, DiscovererOptions, SdConfig, TargetGroup, address_labels,
-    same_config,
+    Discoverer, DiscovererFuture, DiscovererOptions, SdConfig, SdMetrics, TargetGroup,
+    address_labels, same_config,
 };
 
 /// The label naming the file a target came from.
@@ -53,11 +61,14 @@ impl SdConfig for FileSd {
     }
 
     fn discoverer(&self, options: &DiscovererOptions) -> Box<dyn Discoverer> {
-        Box::new(FileDiscoverer::new(
-            self.config.files.clone(),
-            self.config.refresh_interval.as_std(),
-            options.file_poll_interval,
-        ))
+        Box::new(
+            FileDiscoverer::new(
+                self.config.files.clone(),
+                self.config.refresh_interval.as_std(),
+                options.file_poll_interval,
+            )
+            .with_metrics(&options.metrics),
+        )
     }
 }
 
@@ -73,6 +84,8 @@ pub struct FileDiscoverer {
     group_counts: HashMap<PathBuf, usize>,
     /// The files and their stamps at the last refresh.
     stamps: BTreeMap<PathBuf, FileStamp>,
+    metrics: Arc<SdMetrics>,
+    mtimes: FileMtimes,
 }
 
 /// Why a file's groups could not be read.
@@ -100,13 +113,23 @@ impl FileDiscoverer {
         refresh_interval: Duration,
         poll_interval: Duration,
     ) -> FileDiscoverer {
+        let metrics = Arc::new(SdMetrics::default());
         FileDiscoverer {
             patterns,
             refresh_interval,
             poll_interval: poll_interval.max(Duration::from_millis(10)),
             group_counts: HashMap::new(),
             stamps: BTreeMap::new(),
+            mtimes: metrics.file_mtimes(),
+            metrics,
         }
+    }
+
+    /// Counts into `metrics` (a manager's) instead of counters of its own.
+    pub fn with_metrics(mut self, metrics: &Arc<SdMetrics>) -> FileDiscoverer {
+        self.mtimes = metrics.file_mtimes();
+        self.metrics = Arc::clone(metrics);
+        self
     }
 
     /// The files the patterns match now, sorted.
@@ -152,16 +175,28 @@ impl FileDiscoverer {
         files: &[PathBuf],
         updates: &mpsc::Sender<Vec<TargetGroup>>,
     ) -> bool {
+        let started = Instant::now();
         let mut counts = HashMap::new();
+        let mut read = Vec::with_capacity(files.len());
         for path in files {
             match read_file(path) {
                 Ok(groups) => {
                     counts.insert(path.clone(), groups.len());
+                    let name = path.display().to_string();
+                    if let Ok(Ok(since_epoch)) = std::fs::metadata(path)
+                        .and_then(|m| m.modified())
+                        .map(|t| t.duration_since(SystemTime::UNIX_EPOCH))
+                    {
+                        self.mtimes.set(&name, since_epoch.as_secs() as f64);
+                    }
+                    read.push(name);
                     if updates.send(groups).await.is_err() {
                         return false;
                     }
                 }
                 Err(e) => {
+                    self.metrics.file_read_error();
+                    read.push(path.display().to_string());
                     tracing::error!(path = %path.display(), err = %e, "Error reading file");
                     // Keep the previous groups of this file.
                     counts.insert(
@@ -184,7 +219,9 @@ impl FileDiscoverer {
         if !cleared.is_empty() && updates.send(cleared).await.is_err() {
             return false;
         }
+        self.mtimes.retain(&read);
         self.group_counts = counts;
+        self.metrics.file_scanned(started.elapsed());
         true
     }
 }

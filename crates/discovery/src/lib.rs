@@ -11,6 +11,8 @@
 //!   `k8s-openapi` crates; cargo feature `kubernetes`, on by default — without it such
 //!   configs are logged and give no targets).
 //! - [`manager`]: the [`DiscoveryManager`].
+//! - [`metrics`]: the `prometheus_sd_*` self-metrics and the [`metrics::Summary`] instrument
+//!   (which the scrape crate's metrics use too).
 //!
 //! Everything async runs on the caller's tokio runtime.
 
@@ -18,6 +20,7 @@ pub mod file_sd;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
 pub mod manager;
+pub mod metrics;
 pub mod static_sd;
 
 use std::any::Any;
@@ -34,6 +37,7 @@ pub use file_sd::{FileDiscoverer, FileSd};
 #[cfg(feature = "kubernetes")]
 pub use kubernetes::KubernetesSd;
 pub use manager::{DiscoveryManager, DiscoveryOptions, TargetSets};
+pub use metrics::{ProviderStatus, SdMetrics};
 pub use static_sd::StaticSd;
 
 /// The label holding a target's `host:port`.
@@ -74,12 +78,18 @@ pub struct DiscovererOptions {
     /// How often file-based discovery looks for changed files (Prometheus reacts to inotify;
     /// Meridian polls modification times and sizes, which is cheap for a few files).
     pub file_poll_interval: Duration,
+    /// Where the mechanisms count what they do (shared by all discoverers of a manager).
+    pub metrics: Arc<SdMetrics>,
+    /// The provider's status; the manager gives each provider its own.
+    pub status: ProviderStatus,
 }
 
 impl Default for DiscovererOptions {
     fn default() -> Self {
         DiscovererOptions {
             file_poll_interval: Duration::from_secs(1),
+            metrics: Arc::new(SdMetrics::default()),
+            status: ProviderStatus::default(),
         }
     }
 }

@@ -7,15 +7,26 @@
 //!
 //! [`DiscoveryManager::apply_config`] keeps the providers whose config did not change (their
 //! targets stay, nothing is re-read; the jobs they serve are updated) and replaces the others.
+//!
+//! Metrics ([`DiscoveryManager::write_metrics`]), as Prometheus' discovery manager:
+//! `prometheus_sd_received_updates_total` counts updates providers sent,
+//! `prometheus_sd_updates_total` the target sets published, `prometheus_sd_updates_delayed_total`
+//! stays 0 (publishing replaces the value of a `watch` channel, it never waits for the
+//! consumer), `prometheus_sd_failed_configs` counts providers whose discoverer could not start,
+//! and `prometheus_sd_discovered_targets{config}` the targets of each job.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use model::exposition::{MetricType, TextEncoder};
 
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::{DiscovererOptions, SdConfig, TargetGroup};
+use crate::metrics::write_family;
+use crate::{DiscovererOptions, ProviderStatus, SdConfig, SdMetrics, TargetGroup};
 
 /// The groups of every job, by job name. A configured job without targets has an empty list.
 pub type TargetSets = BTreeMap<String, Vec<TargetGroup>>;
@@ -43,6 +54,8 @@ struct Provider {
     config: Arc<dyn SdConfig>,
     /// Latest group per source.
     groups: BTreeMap<String, TargetGroup>,
+    /// Set by the discoverer when its configuration cannot be used.
+    status: ProviderStatus,
     task: JoinHandle<()>,
 }
 
@@ -56,6 +69,10 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: Notify,
+    /// Updates received from providers.
+    received_updates: AtomicU64,
+    /// Target sets published.
+    sent_updates: AtomicU64,
 }
 
 impl Shared {
@@ -69,6 +86,7 @@ impl Shared {
         let Some(provider) = state.providers.iter_mut().find(|p| p.id == provider_id) else {
             return;
         };
+        self.received_updates.fetch_add(1, Ordering::Relaxed);
         for group in groups {
             provider.groups.insert(group.source.clone(), group);
         }
@@ -110,6 +128,8 @@ impl DiscoveryManager {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Notify::new(),
+            received_updates: AtomicU64::new(0),
+            sent_updates: AtomicU64::new(0),
         });
         let (sender, receiver) = watch::channel(Arc::new(TargetSets::new()));
         let publisher = tokio::spawn(publish_loop(
@@ -158,12 +178,14 @@ impl DiscoveryManager {
                 let id = state.next_id;
                 state.next_id += 1;
                 tracing::debug!(job = %job, mechanism = config.name(), "starting discovery provider");
+                let status = ProviderStatus::default();
                 providers.push(Provider {
                     id,
                     jobs: vec![job.clone()],
                     config: config.clone(),
                     groups: BTreeMap::new(),
-                    task: self.spawn_provider(id, config.as_ref()),
+                    task: self.spawn_provider(id, config.as_ref(), status.clone()),
+                    status,
                 });
             }
         }
@@ -176,8 +198,17 @@ impl DiscoveryManager {
         self.shared.changed.notify_one();
     }
 
-    fn spawn_provider(&self, id: u64, config: &dyn SdConfig) -> JoinHandle<()> {
-        let discoverer = config.discoverer(&self.options.discoverer);
+    fn spawn_provider(
+        &self,
+        id: u64,
+        config: &dyn SdConfig,
+        status: ProviderStatus,
+    ) -> JoinHandle<()> {
+        let options = DiscovererOptions {
+            status,
+            ..self.options.discoverer.clone()
+        };
+        let discoverer = config.discoverer(&options);
         let shared = self.shared.clone();
         tokio::spawn(async move {
             let (sender, mut receiver) = mpsc::channel(16);
@@ -199,6 +230,81 @@ impl DiscoveryManager {
     /// The current merged groups, without waiting for the next publication.
     pub fn current(&self) -> TargetSets {
         self.shared.snapshot()
+    }
+
+    /// The counters the discovery mechanisms of this manager share.
+    pub fn sd_metrics(&self) -> &Arc<SdMetrics> {
+        &self.options.discoverer.metrics
+    }
+
+    /// Writes the manager's families, labelled `name` as Prometheus labels its managers
+    /// (`scrape`); the mechanisms' families are [`SdMetrics::write`]'s.
+    pub fn write_metrics(&self, e: &mut TextEncoder<'_>, name: &str) {
+        let (failed, discovered) = {
+            let state = self.shared.lock();
+            let failed = state.providers.iter().filter(|p| p.status.failed()).count();
+            let mut discovered: BTreeMap<&str, usize> =
+                state.jobs.iter().map(|j| (j.as_str(), 0)).collect();
+            for provider in &state.providers {
+                let targets: usize = provider.groups.values().map(|g| g.targets.len()).sum();
+                for job in &provider.jobs {
+                    *discovered.entry(job.as_str()).or_default() += targets;
+                }
+            }
+            let discovered: Vec<(String, usize)> = discovered
+                .into_iter()
+                .map(|(job, n)| (job.to_owned(), n))
+                .collect();
+            (failed, discovered)
+        };
+        if !discovered.is_empty() {
+            write_family(
+                e,
+                "prometheus_sd_discovered_targets",
+                "Current number of discovered targets.",
+                MetricType::Gauge,
+            );
+        }
+        for (job, n) in &discovered {
+            e.sample_parts(
+                "prometheus_sd_discovered_targets",
+                [("config", job.as_str()), ("name", name)],
+                *n as f64,
+                None,
+            );
+        }
+        let labelled = |e: &mut TextEncoder<'_>, family: &str, help: &str, kind, v: f64| {
+            write_family(e, family, help, kind);
+            e.sample_parts(family, [("name", name)], v, None);
+        };
+        labelled(
+            e,
+            "prometheus_sd_failed_configs",
+            "Current number of service discovery configurations that failed to load.",
+            MetricType::Gauge,
+            failed as f64,
+        );
+        labelled(
+            e,
+            "prometheus_sd_received_updates_total",
+            "Total number of update events received from the SD providers.",
+            MetricType::Counter,
+            self.shared.received_updates.load(Ordering::Relaxed) as f64,
+        );
+        labelled(
+            e,
+            "prometheus_sd_updates_delayed_total",
+            "Total number of update events that couldn't be sent immediately.",
+            MetricType::Counter,
+            0.0,
+        );
+        labelled(
+            e,
+            "prometheus_sd_updates_total",
+            "Total number of update events sent to the SD consumers.",
+            MetricType::Counter,
+            self.shared.sent_updates.load(Ordering::Relaxed) as f64,
+        );
     }
 
     /// Stops every provider and the publisher.
@@ -225,13 +331,16 @@ async fn publish_loop(
     loop {
         shared.changed.notified().await;
         let sets = shared.snapshot();
-        sender.send_if_modified(|current| {
+        let sent = sender.send_if_modified(|current| {
             if **current == sets {
                 return false;
             }
             *current = Arc::new(sets);
             true
         });
+        if sent {
+            shared.sent_updates.fetch_add(1, Ordering::Relaxed);
+        }
         if sender.is_closed() {
             return;
         }

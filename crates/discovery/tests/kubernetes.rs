@@ -1,7 +1,8 @@
 //! Kubernetes discovery against a fake API server (`k8s/fake.rs`, 127.0.0.1): the labels of
 //! each role, objects added, updated and deleted becoming target changes, namespaces,
 //! selectors, paging, watch reconnects, relists after 410 Gone, failures retried, in-cluster
-//! configuration with a rotated token, and the two seed jobs end to end through relabeling.
+//! configuration with a rotated token, the two seed jobs end to end through relabeling, and
+//! the metrics (events by role, failed requests, configs that cannot connect).
 
 #![cfg(feature = "kubernetes")]
 
@@ -67,10 +68,14 @@ impl Drop for Run {
 
 impl Run {
     fn start(sd: KubernetesSd) -> Run {
+        Run::start_with(sd, &DiscovererOptions::default())
+    }
+
+    fn start_with(sd: KubernetesSd, options: &DiscovererOptions) -> Run {
         let (sender, updates) = mpsc::channel(64);
         let discoverer = sd
             .with_min_backoff(Duration::from_millis(20))
-            .discoverer(&DiscovererOptions::default());
+            .discoverer(options);
         let task = tokio::spawn(discoverer.run(sender));
         Run {
             updates,
@@ -568,6 +573,76 @@ async fn failing_server_is_retried() {
     let mut run = Run::start(api_server_sd(&server, "pod", ""));
     run.until("a", |g| g.contains_key("pod/ns/a")).await;
     assert!(server.requests().len() >= 4);
+}
+
+#[tokio::test]
+async fn events_and_failed_requests_are_counted() {
+    use discovery::metrics::KubernetesEvent::{Add, Delete, Update};
+    let server = FakeApiServer::start().await;
+    server.fail_next_requests(2);
+    server.apply(
+        "pods",
+        pod("ns", "a", "10.0.0.1", json!({}), web_container(80)),
+    );
+    let options = DiscovererOptions::default();
+    let metrics = options.metrics.clone();
+    let mut run = Run::start_with(api_server_sd(&server, "pod", ""), &options);
+    run.until("a", |g| g.contains_key("pod/ns/a")).await;
+    assert_eq!(metrics.kubernetes_failures(), 2);
+    // The list's pod is an add.
+    assert_eq!(metrics.kubernetes_events("pod", Add), 1);
+    while server.open_watches() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.apply(
+        "pods",
+        pod("ns", "b", "10.0.0.2", json!({}), web_container(80)),
+    );
+    run.until("b", |g| g.contains_key("pod/ns/b")).await;
+    server.apply(
+        "pods",
+        pod("ns", "a", "10.0.0.1", json!({}), web_container(8080)),
+    );
+    run.until("a on 8080", |g| {
+        g["pod/ns/a"].targets[0].get("__address__") == Some("10.0.0.1:8080")
+    })
+    .await;
+    server.delete("pods", "ns", "b");
+    run.until("b gone", |g| !g.contains_key("pod/ns/b")).await;
+    assert_eq!(metrics.kubernetes_events("pod", Add), 2);
+    assert_eq!(metrics.kubernetes_events("pod", Update), 1);
+    assert_eq!(metrics.kubernetes_events("pod", Delete), 1);
+    assert_eq!(metrics.kubernetes_events("service", Add), 0);
+    assert_eq!(metrics.kubernetes_failures(), 2);
+}
+
+#[tokio::test]
+async fn a_config_that_cannot_connect_is_a_failed_config() {
+    let (manager, _updates) = discovery::DiscoveryManager::new(discovery::DiscoveryOptions {
+        update_interval: Duration::from_millis(10),
+        ..discovery::DiscoveryOptions::default()
+    });
+    let sd = KubernetesSd::with_environment(sd_config("  - role: pod\n"), no_cluster());
+    let jobs: BTreeMap<String, Vec<std::sync::Arc<dyn SdConfig>>> =
+        BTreeMap::from([("k".to_owned(), vec![std::sync::Arc::new(sd) as _])]);
+    manager.apply_config(&jobs);
+    let render = || {
+        let mut out = Vec::new();
+        manager.write_metrics(&mut model::exposition::TextEncoder::new(&mut out), "scrape");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !render().contains("prometheus_sd_failed_configs{name=\"scrape\"} 1\n") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed config: {}",
+            render()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        render().contains("prometheus_sd_discovered_targets{config=\"k\",name=\"scrape\"} 0\n")
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ fn options() -> DiscoveryOptions {
         update_interval: Duration::from_millis(20),
         discoverer: DiscovererOptions {
             file_poll_interval: Duration::from_millis(20),
+            ..DiscovererOptions::default()
         },
     }
 }

@@ -145,18 +145,13 @@ impl remote::metadata::MetadataSource for ScrapeMetadata {
     }
 }
 
-/// The scrape manager's counters on `/metrics`.
+/// The scrape manager's `prometheus_target_*` and its discovery's `prometheus_sd_*` families
+/// on `/metrics`.
 struct ScrapeMetrics(scrape::ScrapeManager);
 
 impl web::MetricsSource for ScrapeMetrics {
     fn write_metrics(&self, e: &mut model::exposition::TextEncoder<'_>) {
-        web::write_single(
-            e,
-            "prometheus_target_scrapes_exemplar_out_of_order_total",
-            "Total number of exemplar rejected due to not being out of the expected order.",
-            model::exposition::MetricType::Counter,
-            self.0.exemplar_out_of_order_total() as f64,
-        );
+        self.0.write_metrics(e);
     }
 }
 

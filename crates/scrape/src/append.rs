@@ -62,6 +62,10 @@ pub struct AppendStats {
     pub out_of_bounds: u64,
     /// Exemplars refused as out of order (`prometheus_target_scrapes_exemplar_out_of_order_total`).
     pub exemplar_out_of_order: u64,
+    /// The scrape failed on `sample_limit`.
+    pub sample_limit_exceeded: bool,
+    /// The scrape failed on a label limit (`label_limit`, `label_*_length_limit`).
+    pub label_limit_exceeded: bool,
 }
 
 /// Appends the samples of `body` at default timestamp `t`. On error the caller rolls the
@@ -79,6 +83,7 @@ pub(crate) fn append_body(
     let result = append_lines(cache, app, body, format, t, settings, &mut stats);
     let result = result.and_then(|()| {
         if settings.sample_limit > 0 && stats.added > settings.sample_limit {
+            stats.sample_limit_exceeded = true;
             return Err("sample limit exceeded".to_owned());
         }
         Ok(())
@@ -195,7 +200,7 @@ fn append_lines(
         // Miss: parse the line and build its labels.
         let (scraped, parsed) = parse_line(line, format, line_no)?;
         let cacheable = fast.is_some();
-        let Some(labels) = final_labels(scraped, settings)? else {
+        let Some(labels) = final_labels(scraped, settings, stats)? else {
             if let (true, Some((series, _))) = (cacheable, split) {
                 cache.dropped.insert(series.into(), iter);
             }
@@ -350,7 +355,11 @@ fn parse_line(line: &[u8], format: Format, line_no: u32) -> Result<(Labels, Pars
 }
 
 /// The labels a scraped series is stored with, or `None` when metric relabeling drops it.
-fn final_labels(scraped: Labels, settings: &AppendSettings<'_>) -> Result<Option<Labels>, String> {
+fn final_labels(
+    scraped: Labels,
+    settings: &AppendSettings<'_>,
+    stats: &mut AppendStats,
+) -> Result<Option<Labels>, String> {
     let mut builder = attach_target_labels(&scraped, settings.target_labels, settings.honor_labels);
     if !relabel::process_builder(&mut builder, settings.metric_rules) {
         return Ok(None);
@@ -367,7 +376,10 @@ fn final_labels(scraped: Labels, settings: &AppendSettings<'_>) -> Result<Option
     {
         return Err(format!("invalid metric name or label names: {labels}"));
     }
-    check_label_limits(&labels, settings)?;
+    if let Err(e) = check_label_limits(&labels, settings) {
+        stats.label_limit_exceeded = true;
+        return Err(e);
+    }
     Ok(Some(labels))
 }
 

@@ -160,6 +160,15 @@ impl MetadataStore {
         self.entries.len()
     }
 
+    /// The memory the metadata takes, estimated as Prometheus does: the lengths of each
+    /// family's help, unit and type (its name is not counted).
+    pub fn size_bytes(&self) -> usize {
+        self.entries
+            .values()
+            .map(|e| e.help.len() + e.unit.len() + e.kind.as_api_str().len())
+            .sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

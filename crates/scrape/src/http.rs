@@ -12,6 +12,9 @@ use config::{ScrapeConfig, ScrapeProtocol};
 use httpclient::{HttpClient, error_chain};
 use model::exposition::Format;
 
+/// The error of a scrape whose body reached `body_size_limit` (Prometheus' wording).
+pub const BODY_SIZE_LIMIT_EXCEEDED: &str = "body size limit exceeded";
+
 /// The client of one scrape job and what every request of the job carries.
 pub struct HttpScraper {
     client: HttpClient,
@@ -197,7 +200,7 @@ impl HttpScraper {
         {
             buffers.raw.extend_from_slice(&chunk);
             if buffers.raw.len() as u64 >= limit {
-                return Err("body size limit exceeded".to_owned());
+                return Err(BODY_SIZE_LIMIT_EXCEEDED.to_owned());
             }
         }
         if gzip {
@@ -208,7 +211,7 @@ impl HttpScraper {
                 .read_to_end(&mut buffers.inflated)
                 .map_err(|e| format!("error decompressing the body: {e}"))?;
             if read as u64 >= limit {
-                return Err("body size limit exceeded".to_owned());
+                return Err(BODY_SIZE_LIMIT_EXCEEDED.to_owned());
             }
         }
         format_for(&content_type, self.fallback)

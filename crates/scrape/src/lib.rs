@@ -9,17 +9,19 @@
 //! - `cache`, `append`: turning a body into samples with the scrape cache on the hot path.
 //! - `scrape_loop`: one target's loop, its status and its synthetic series.
 //! - [`manager`]: the [`ScrapeManager`].
+//! - [`metrics`]: the `prometheus_target_*` self-metrics.
 //!
 //! Wiring: `ScrapeManager::new(appendable, ScrapeOptions::default())` inside the tokio
 //! runtime, `apply_config(&config).await` at start-up and on every reload (an error leaves
 //! the running configuration in place), `targets().await` and `targets_metadata().await`
-//! for the API, `stop().await` at
+//! for the API, `write_metrics` for `/metrics`, `stop().await` at
 //! shutdown (before the storage is closed).
 
 mod append;
 mod cache;
 pub mod http;
 pub mod manager;
+pub mod metrics;
 mod scrape_loop;
 pub mod target;
 

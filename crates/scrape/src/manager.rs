@@ -12,16 +12,20 @@
 //!   shutdown.
 //! - [`ScrapeManager::targets_metadata`] reports what each active target says about its
 //!   metric families (kept current by the loops), for the metadata APIs and remote write.
+//! - [`ScrapeManager::write_metrics`] writes the `prometheus_target_*` families (see
+//!   [`crate::metrics`]) and the discovery manager's `prometheus_sd_*` ones: pool creations,
+//!   reloads and syncs are counted here, per-scrape events by the loops.
 //!
 //! All of it runs as tasks on the caller's tokio runtime.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use config::{Config, ScrapeConfig};
 use discovery::{DiscoveryManager, DiscoveryOptions, SdConfig, TargetGroup, TargetSets};
+use model::exposition::TextEncoder;
 use model::labels::Labels;
 use storage::Appendable;
 use tokio::sync::watch;
@@ -30,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{ScrapeCache, SharedMetadata};
 use crate::http::HttpScraper;
+use crate::metrics::ScrapeMetrics;
 use crate::scrape_loop::{
     JobContext, LoopExit, LoopOptions, STOP_FOR_RELOAD, STOP_TARGET_REMOVED, ScrapeLoop,
     TargetHealth, TargetStatus, lock,
@@ -169,8 +174,8 @@ struct Inner {
     state: tokio::sync::Mutex<State>,
     shutdown: CancellationToken,
     sync_task: Mutex<Option<JoinHandle<()>>>,
-    /// `prometheus_target_scrapes_exemplar_out_of_order_total`.
-    exemplar_out_of_order: Arc<AtomicU64>,
+    /// The `prometheus_target_*` counters.
+    metrics: Arc<ScrapeMetrics>,
 }
 
 impl Drop for Inner {
@@ -212,7 +217,7 @@ impl ScrapeManager {
             }),
             shutdown: CancellationToken::new(),
             sync_task: Mutex::new(None),
-            exemplar_out_of_order: Arc::new(AtomicU64::new(0)),
+            metrics: Arc::new(ScrapeMetrics::default()),
         });
         let task = tokio::spawn(sync_loop(Arc::downgrade(&inner), updates));
         *lock(&inner.sync_task) = Some(task);
@@ -224,10 +229,15 @@ impl ScrapeManager {
         let inner = &self.inner;
         let mut prepared = BTreeMap::new();
         for scrape in &config.scrape_configs {
-            prepared.insert(
-                scrape.job_name.clone(),
-                prepare_job(scrape, &inner.options)?,
-            );
+            match prepare_job(scrape, &inner.options) {
+                Ok(job) => {
+                    prepared.insert(scrape.job_name.clone(), job);
+                }
+                Err(e) => {
+                    self.count_failed_pool(scrape).await;
+                    return Err(e);
+                }
+            }
         }
         let mut state = inner.state.lock().await;
         if state.stopped {
@@ -248,20 +258,27 @@ impl ScrapeManager {
             let pool = match old_pools.remove(&name) {
                 Some(old) if *old.job.config == *new.job.config => old,
                 Some(old) => self.reload_pool(old, new, &loop_options).await,
-                None => Pool {
-                    job: new.job,
-                    target_rules: new.target_rules,
-                    loops: HashMap::new(),
-                    groups: Vec::new(),
-                    dropped: Vec::new(),
-                    dropped_count: 0,
-                    forced_error: Arc::new(Mutex::new(None)),
-                },
+                None => {
+                    inner.metrics.pools_created.fetch_add(1, Ordering::Relaxed);
+                    inner
+                        .metrics
+                        .pool_configured(&name, new.job.config.target_limit);
+                    Pool {
+                        job: new.job,
+                        target_rules: new.target_rules,
+                        loops: HashMap::new(),
+                        groups: Vec::new(),
+                        dropped: Vec::new(),
+                        dropped_count: 0,
+                        forced_error: Arc::new(Mutex::new(None)),
+                    }
+                }
             };
             state.pools.insert(name, pool);
         }
         for (name, pool) in old_pools {
             tracing::info!(job = %name, "stopping scrape pool");
+            inner.metrics.pool_removed(&name);
             for (_, handle) in pool.loops {
                 handle.remove();
             }
@@ -286,8 +303,30 @@ impl ScrapeManager {
         Ok(())
     }
 
+    /// Counts a job whose client could not be built: a failed reload when the job runs with
+    /// another config, a failed pool creation when it is new (as Prometheus counts them).
+    async fn count_failed_pool(&self, scrape: &ScrapeConfig) {
+        let metrics = &self.inner.metrics;
+        let state = self.inner.state.lock().await;
+        match state.pools.get(&scrape.job_name) {
+            Some(pool) if *pool.job.config == *scrape => {}
+            Some(_) => {
+                metrics.reloads.fetch_add(1, Ordering::Relaxed);
+                metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                metrics.pools_created.fetch_add(1, Ordering::Relaxed);
+                metrics.pools_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Restarts the loops of a job whose config changed.
     async fn reload_pool(&self, old: Pool, new: PreparedJob, options: &LoopOptions) -> Pool {
+        let started = Instant::now();
+        let metrics = &self.inner.metrics;
+        metrics.reloads.fetch_add(1, Ordering::Relaxed);
+        metrics.pool_configured(&new.job.config.job_name, new.job.config.target_limit);
         let reuse = reusable_cache(&old.job.config, &new.job.config);
         let mut pool = Pool {
             job: new.job,
@@ -318,7 +357,17 @@ impl ScrapeManager {
             handle.remove();
         }
         self.apply_target_limit(&pool);
+        self.publish_targets(&pool);
+        metrics.reloaded(pool.job.config.scrape_interval.as_std(), started.elapsed());
         pool
+    }
+
+    /// Tells the metrics which targets the pool has now.
+    fn publish_targets(&self, pool: &Pool) {
+        let metadata = pool.loops.values().map(|h| h.metadata.clone()).collect();
+        self.inner
+            .metrics
+            .pool_targets(&pool.job.config.job_name, metadata);
     }
 
     fn start_loop(
@@ -341,7 +390,8 @@ impl ScrapeManager {
             status: status.clone(),
             options: options.clone(),
             forced_error: pool.forced_error.clone(),
-            exemplar_out_of_order: self.inner.exemplar_out_of_order.clone(),
+            metrics: self.inner.metrics.clone(),
+            interval_length: self.inner.metrics.interval_length(target.interval),
         };
         let task = tokio::spawn(scrape_loop.run(
             cancel.clone(),
@@ -364,8 +414,10 @@ impl ScrapeManager {
     /// Replaces a pool's targets with those of `groups`: new targets start, vanished ones
     /// stop (with staleness markers), the others keep running untouched.
     fn sync_pool(&self, pool: &mut Pool, groups: Vec<TargetGroup>, options: &LoopOptions) {
+        let started = Instant::now();
         let (targets, dropped, errors) =
             targets_from_groups(&pool.job.config, &pool.target_rules, &groups);
+        let failed = errors.len();
         for error in errors {
             tracing::error!(job = %pool.job.config.job_name, err = %error, "Creating target failed");
         }
@@ -385,12 +437,23 @@ impl ScrapeManager {
             handle.remove();
         }
         self.apply_target_limit(pool);
+        self.publish_targets(pool);
+        self.inner
+            .metrics
+            .synced(&pool.job.config.job_name, started.elapsed(), failed);
     }
 
     fn apply_target_limit(&self, pool: &Pool) {
         let limit = pool.job.config.target_limit;
         let count = pool.loops.len();
-        *lock(&pool.forced_error) = (limit > 0 && count as u64 > limit)
+        let exceeded = limit > 0 && count as u64 > limit;
+        if exceeded {
+            self.inner
+                .metrics
+                .exceeded_target_limit
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        *lock(&pool.forced_error) = exceeded
             .then(|| format!("target_limit exceeded (number of targets: {count}, limit: {limit})"));
     }
 
@@ -466,7 +529,18 @@ impl ScrapeManager {
 
     /// Exemplars refused as out of order by all scrapes so far.
     pub fn exemplar_out_of_order_total(&self) -> u64 {
-        self.inner.exemplar_out_of_order.load(Ordering::Relaxed)
+        self.inner
+            .metrics
+            .exemplar_out_of_order
+            .load(Ordering::Relaxed)
+    }
+
+    /// Writes the scrape manager's `prometheus_target_*` families and its discovery
+    /// manager's `prometheus_sd_*` ones (manager name `scrape`), in the text format.
+    pub fn write_metrics(&self, e: &mut TextEncoder<'_>) {
+        self.inner.discovery.write_metrics(e, "scrape");
+        self.inner.discovery.sd_metrics().write(e);
+        self.inner.metrics.write(e);
     }
 
     /// Stops discovery and every loop, without staleness markers (a restarted server

@@ -11,7 +11,7 @@
 //! nothing is written, as in Prometheus: a restart continues the series). A loop stopped for
 //! a reload hands its cache to its successor and writes nothing.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::append::{AppendSettings, AppendStats, append_body, append_failed};
 use crate::cache::ScrapeCache;
-use crate::http::{Buffers, HttpScraper};
+use crate::http::{BODY_SIZE_LIMIT_EXCEEDED, Buffers, HttpScraper};
+use crate::metrics::{ScrapeMetrics, ScrapeOutcome};
 use crate::target::Target;
 
 /// Health of a target, as `/api/v1/targets` reports it.
@@ -143,8 +144,10 @@ pub(crate) struct ScrapeLoop {
     pub options: LoopOptions,
     /// Set by the manager when `target_limit` is exceeded: scrapes fail with it.
     pub forced_error: Arc<Mutex<Option<String>>>,
-    /// The manager's count of exemplars refused as out of order.
-    pub exemplar_out_of_order: Arc<AtomicU64>,
+    /// The manager's counters.
+    pub metrics: Arc<ScrapeMetrics>,
+    /// `prometheus_target_interval_length_seconds` of the target's configured interval.
+    pub interval_length: Arc<discovery::metrics::Summary>,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -218,11 +221,18 @@ impl ScrapeLoop {
         .unwrap_or(0);
         let mut aligned_ms: Option<i64> = None;
         let mut last_scrape_ms: Option<i64> = None;
+        let mut last_start: Option<Instant> = None;
         loop {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
                 _ = ticker.tick() => {}
+            }
+            // The actual time since the previous scrape started (from the second on).
+            let started = Instant::now();
+            if let Some(last) = last_start.replace(started) {
+                self.interval_length
+                    .observe(started.duration_since(last).as_secs_f64());
             }
             let mut scrape_ms = now_ms();
             if self.options.adjust_timestamps {
@@ -285,6 +295,7 @@ impl ScrapeLoop {
         };
         let mut app = self.appendable.appender();
         let mut body_size: f64 = 0.0;
+        let mut body_size_limit_exceeded = false;
         let (stats, error) = match fetched {
             Ok(format) => {
                 let body = buffers.body();
@@ -306,8 +317,9 @@ impl ScrapeLoop {
                 }
             }
             Err(e) => {
-                if e == "body size limit exceeded" {
+                if e == BODY_SIZE_LIMIT_EXCEEDED {
                     body_size = -1.0;
+                    body_size_limit_exceeded = true;
                 }
                 if let Err(stale) = append_failed(&mut self.cache, app.as_mut(), t, false) {
                     tracing::warn!(err = %stale, "appending staleness markers failed");
@@ -315,10 +327,15 @@ impl ScrapeLoop {
                 (AppendStats::default(), Some(e))
             }
         };
-        if stats.exemplar_out_of_order > 0 {
-            self.exemplar_out_of_order
-                .fetch_add(stats.exemplar_out_of_order, Ordering::Relaxed);
-        }
+        self.metrics.scraped(&ScrapeOutcome {
+            out_of_order: stats.out_of_order,
+            duplicates: stats.duplicates,
+            out_of_bounds: stats.out_of_bounds,
+            exemplar_out_of_order: stats.exemplar_out_of_order,
+            sample_limit_exceeded: stats.sample_limit_exceeded,
+            label_limit_exceeded: stats.label_limit_exceeded,
+            body_size_limit_exceeded,
+        });
         let duration = start.elapsed();
         let mut values = vec![
             if error.is_none() { 1.0 } else { 0.0 },

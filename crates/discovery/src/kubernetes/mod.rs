@@ -19,6 +19,13 @@
 //! crypto provider (no `ring`) and no configuration loading of its own: TLS, proxy, and
 //! credentials files re-read at every request behave exactly as for scrapes. Both crates sit
 //! behind the default `kubernetes` cargo feature (they cost minutes of release build).
+//!
+//! Metrics (in the manager's [`SdMetrics`]): `prometheus_sd_kubernetes_events_total{role,event}`
+//! counts the add, update and delete events of the watched kinds (a relist counts as the
+//! events it amounts to; the namespaces and nodes watched only for `attach_metadata` are not
+//! counted, as Prometheus does not count them), `prometheus_sd_kubernetes_failures_total` the
+//! failed list and watch requests; a config whose API connection cannot be set up is reported
+//! as failed to the manager (`prometheus_sd_failed_configs`).
 
 pub mod kubeconfig;
 pub mod objects;
@@ -29,6 +36,7 @@ pub mod watch;
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use config::{Authorization, HttpClientConfig, KubernetesRole, KubernetesSdConfig, TlsConfig};
@@ -37,7 +45,11 @@ use httpclient::reqwest::Url;
 use kube::Api;
 use tokio::sync::mpsc;
 
-use crate::{Discoverer, DiscovererFuture, DiscovererOptions, SdConfig, TargetGroup, same_config};
+use crate::metrics::KubernetesEvent;
+use crate::{
+    Discoverer, DiscovererFuture, DiscovererOptions, ProviderStatus, SdConfig, SdMetrics,
+    TargetGroup, same_config,
+};
 use model::labels::LabelsBuilder;
 use objects::{EndpointSlice, Endpoints, Ingress, KubeObject, Namespace, Node, Pod, Service};
 use roles::RoleObject;
@@ -233,14 +245,20 @@ impl SdConfig for KubernetesSd {
         same_config(self, other)
     }
 
-    fn discoverer(&self, _options: &DiscovererOptions) -> Box<dyn Discoverer> {
-        Box::new(KubernetesDiscoverer { sd: self.clone() })
+    fn discoverer(&self, options: &DiscovererOptions) -> Box<dyn Discoverer> {
+        Box::new(KubernetesDiscoverer {
+            sd: self.clone(),
+            metrics: Arc::clone(&options.metrics),
+            status: options.status.clone(),
+        })
     }
 }
 
 /// Runs the watchers of one `kubernetes_sd_configs` entry.
 pub struct KubernetesDiscoverer {
     sd: KubernetesSd,
+    metrics: Arc<SdMetrics>,
+    status: ProviderStatus,
 }
 
 /// A server-side watch timeout in [5, 10) minutes, spread so watchers do not reconnect in step
@@ -283,6 +301,7 @@ impl KubernetesDiscoverer {
             min_backoff: self.sd.min_backoff,
             max_backoff: Duration::from_secs(30).max(self.sd.min_backoff),
             watch_timeout: watch_timeout(),
+            metrics: Arc::clone(&self.metrics),
         }
     }
 
@@ -292,6 +311,7 @@ impl KubernetesDiscoverer {
         let (client, own_namespace) = match sd.client() {
             Ok(client) => client,
             Err(e) => {
+                self.status.set_failed();
                 tracing::error!(err = e, role = %role, "Kubernetes discovery cannot start");
                 return;
             }
@@ -383,6 +403,7 @@ impl KubernetesDiscoverer {
             role: Some(role),
             attach_node,
             attach_namespace,
+            metrics: Arc::clone(&self.metrics),
             ..State::default()
         };
         while let Some(message) = changes.recv().await {
@@ -420,6 +441,7 @@ struct State {
     attach_node: bool,
     attach_namespace: bool,
     namespaces: Store<Namespace>,
+    metrics: Arc<SdMetrics>,
 }
 
 /// The groups of the touched objects of a role that renders each object on its own.
@@ -437,8 +459,35 @@ fn own_groups<T: RoleObject>(store: &Store<T>, touched: Vec<Key>) -> Vec<TargetG
 }
 
 impl State {
+    /// Counts the events a change amounts to, under the role Prometheus counts its kind as.
+    fn count_events(&self, message: &Message) {
+        let role = self.role.unwrap_or(KubernetesRole::Pod);
+        let (kind, events) = match message {
+            Message::Pod(change) => ("pod", self.pods.events(change)),
+            Message::Service(change) => ("service", self.services.events(change)),
+            // Nodes watched for `attach_metadata` only are not counted.
+            Message::Node(change) if role == KubernetesRole::Node => {
+                ("node", self.nodes.events(change))
+            }
+            Message::Endpoints(change) => ("endpoints", self.endpoints.events(change)),
+            Message::EndpointSlice(change) => ("endpointslice", self.slices.events(change)),
+            Message::Ingress(change) => ("ingress", self.ingresses.events(change)),
+            Message::Node(_) | Message::Namespace(_) => return,
+        };
+        for (event, n) in [
+            (KubernetesEvent::Add, events.added),
+            (KubernetesEvent::Update, events.updated),
+            (KubernetesEvent::Delete, events.deleted),
+        ] {
+            if n > 0 {
+                self.metrics.kubernetes_event(kind, event, n);
+            }
+        }
+    }
+
     /// Applies a change and returns the groups to send.
     fn apply(&mut self, message: Message) -> Vec<TargetGroup> {
+        self.count_events(&message);
         let role = self.role.unwrap_or(KubernetesRole::Pod);
         // Metadata other groups carry: every group is rendered again.
         let message = match message {

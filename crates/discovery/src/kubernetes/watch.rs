@@ -13,6 +13,7 @@
 //! and logs each failure once with its cause, and kube-runtime would add another dependency
 //! tree for what is a hundred lines here.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::objects::{self, KubeObject};
 use super::transport::describe_error;
+use crate::SdMetrics;
 
 /// Objects per list page.
 const PAGE_SIZE: u32 = 500;
@@ -40,6 +42,9 @@ pub struct WatchTarget<T: KubeObject> {
     pub max_backoff: Duration,
     /// The server-side watch timeout asked for (`timeoutSeconds`).
     pub watch_timeout: Duration,
+    /// Failed list and watch requests are counted here
+    /// (`prometheus_sd_kubernetes_failures_total`).
+    pub metrics: Arc<SdMetrics>,
 }
 
 /// How a watch ended.
@@ -140,6 +145,7 @@ impl<T: KubeObject, M: Send + 'static> Watcher<T, M> {
                 Ok(Some(version)) => version,
                 Ok(None) => return,
                 Err(e) => {
+                    self.target.metrics.kubernetes_failure();
                     tracing::error!(
                         what = %self.target.describe(),
                         err = e,
@@ -164,6 +170,7 @@ impl<T: KubeObject, M: Send + 'static> Watcher<T, M> {
                     }
                     Ok(WatchEnd::Stopped) => return,
                     Err(WatchError::Other(e)) => {
+                        self.target.metrics.kubernetes_failure();
                         tracing::warn!(
                             what = %self.target.describe(),
                             err = e,

@@ -150,6 +150,7 @@ pub fn manager(storage: &MemStorage) -> ScrapeManager {
                 update_interval: Duration::from_millis(10),
                 discoverer: DiscovererOptions {
                     file_poll_interval: Duration::from_millis(20),
+                    ..DiscovererOptions::default()
                 },
             },
             ..ScrapeOptions::default()
