@@ -171,7 +171,11 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// Disk space a data directory takes: allocated blocks, not file lengths. Meridian's
+/// head-chunk files are created at their full 128 MiB length and filled as chunks are
+/// written (sparse until then), so their length says nothing about the space used.
 fn dir_size(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(p) else {
         return 0;
     };
@@ -179,7 +183,7 @@ fn dir_size(p: &Path) -> u64 {
         .flatten()
         .map(|e| match e.metadata() {
             Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
+            Ok(m) => m.blocks() * 512,
             Err(_) => 0,
         })
         .sum()
