@@ -66,6 +66,8 @@ pub struct AppendStats {
     pub sample_limit_exceeded: bool,
     /// The scrape failed on a label limit (`label_limit`, `label_*_length_limit`).
     pub label_limit_exceeded: bool,
+    /// The scrape failed and the cache, grown by failing scrapes, was flushed.
+    pub cache_flush_forced: bool,
 }
 
 /// Appends the samples of `body` at default timestamp `t`. On error the caller rolls the
@@ -91,7 +93,7 @@ pub(crate) fn append_body(
     let result = result.and_then(|()| append_stale_markers(cache, app, t));
     match result {
         Ok(()) => cache.flush_unseen(),
-        Err(_) => cache.undo_scrape(),
+        Err(_) => stats.cache_flush_forced = cache.undo_scrape(),
     }
     (stats, result)
 }
@@ -579,5 +581,68 @@ mod tests {
         );
         let honored = attach_target_labels(&scraped, &target, true).build();
         assert_eq!(honored, scraped);
+    }
+
+    #[test]
+    fn a_cache_grown_by_failing_scrapes_is_flushed() {
+        use storage::Appendable;
+        let db = storage::memory::MemStorage::new();
+        let target = Labels::from_static(&[("job", "j"), ("instance", "i:1")]);
+        let settings = AppendSettings {
+            target_labels: &target,
+            honor_labels: false,
+            honor_timestamps: true,
+            track_timestamps_staleness: false,
+            metric_rules: &[],
+            sample_limit: 100,
+            label_limit: 0,
+            label_name_length_limit: 0,
+            label_value_length_limit: 0,
+            validation: ValidationScheme::Utf8,
+        };
+        let body = |prefix: &str, n: usize| {
+            (0..n)
+                .map(|i| format!("m{{id=\"{prefix}-{i}\"}} 1\n"))
+                .collect::<String>()
+        };
+        let mut cache = ScrapeCache::new();
+        let mut app = db.appender();
+        let (st, r) = append_body(
+            &mut cache,
+            app.as_mut(),
+            body("ok", 10).as_bytes(),
+            Format::Text,
+            1000,
+            &settings,
+        );
+        assert!(r.is_ok() && !st.cache_flush_forced);
+        app.commit().unwrap();
+        assert_eq!(cache.len(), 10);
+        // Scrapes over the sample limit fail but leave their new lines in the cache, until
+        // it passes twice its last successful size plus 1000.
+        let mut forced = 0;
+        for k in 0..4 {
+            let mut app = db.appender();
+            let (st, r) = append_body(
+                &mut cache,
+                app.as_mut(),
+                body(&format!("f{k}"), 600).as_bytes(),
+                Format::Text,
+                2000 + k,
+                &settings,
+            );
+            assert!(r.is_err());
+            app.rollback().unwrap();
+            if st.cache_flush_forced {
+                forced += 1;
+                assert_eq!(
+                    cache.len(),
+                    10,
+                    "only the last successful scrape's series stay"
+                );
+            }
+            assert!(cache.len() <= 10 * 2 + 1000 + 600);
+        }
+        assert_eq!(forced, 2);
     }
 }

@@ -189,6 +189,8 @@ pub struct ScrapeCache {
     pub(crate) iter: u64,
     /// Successful scrapes so far (Prometheus' cache iteration, which metadata ages by).
     successful: u64,
+    /// Entries (series, dropped and comment lines) after the last successful scrape.
+    size_after_success: usize,
     metadata: SharedMetadata,
 }
 
@@ -261,6 +263,7 @@ impl ScrapeCache {
             comments: BytesMap::default(),
             iter: self.iter,
             successful: self.successful,
+            size_after_success: self.size_after_success,
             metadata: self.metadata,
         }
     }
@@ -284,14 +287,36 @@ impl ScrapeCache {
     }
 
     /// Undoes what a failed scrape recorded, so that staleness is judged against the last
-    /// successful scrape.
-    pub(crate) fn undo_scrape(&mut self) {
+    /// successful scrape. Failing scrapes still add the lines they read, so a target whose
+    /// labels vary while its scrapes keep failing would grow the cache without bound: once it
+    /// holds more than twice its size after the last success plus 1000 entries (Prometheus'
+    /// rule), whatever the last successful scrape did not see is dropped. Returns whether
+    /// that flush happened.
+    pub(crate) fn undo_scrape(&mut self) -> bool {
         // A walk over all entries, but only on failures: successful scrapes pay nothing.
         for entry in self.series.values_mut() {
             if entry.last_iter == self.iter {
                 entry.last_iter = entry.prev_iter;
             }
         }
+        let size = self.series.len() + self.dropped.len() + self.comments.len();
+        if size <= self.size_after_success * 2 + 1000 {
+            return false;
+        }
+        // The series of the last successful scrape stay (they still need staleness markers);
+        // lines only failed scrapes read go.
+        let last_success = self
+            .series
+            .values()
+            .map(|e| e.last_iter)
+            .filter(|i| *i < self.iter)
+            .max()
+            .unwrap_or(0);
+        self.series
+            .retain(|_, e| e.last_iter == last_success && last_success > 0);
+        self.dropped.clear();
+        self.comments.clear();
+        true
     }
 
     /// The series seen by the previous scrape and not by this one, which need staleness
@@ -332,6 +357,7 @@ impl ScrapeCache {
         self.series.retain(|_, e| e.last_iter == iter);
         self.dropped.retain(|_, last| *last == iter);
         self.comments.retain(|_, c| c.last_iter == iter);
+        self.size_after_success = self.series.len() + self.dropped.len() + self.comments.len();
         let now = self.successful;
         self.metadata
             .lock()

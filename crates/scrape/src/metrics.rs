@@ -12,9 +12,8 @@
 //!   targets' caches hold (`prometheus_target_metadata_cache_*`; bytes as Prometheus
 //!   estimates them: the lengths of help, unit and type).
 //!
-//! `prometheus_target_scrapes_cache_flush_forced_total` is exported at 0, as Prometheus always
-//! exports it: Meridian's cache has no forced flush (what a scrape did not see is dropped
-//! after each successful scrape, and nothing while scrapes keep failing).
+//! `prometheus_target_scrapes_cache_flush_forced_total` counts the flushes of a cache that
+//! failing scrapes grew past twice its size after the last success plus 1000 entries.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,6 +68,7 @@ pub(crate) struct ScrapeMetrics {
     pub sample_out_of_bounds: AtomicU64,
     pub sample_out_of_order: AtomicU64,
     pub exemplar_out_of_order: AtomicU64,
+    pub cache_flush_forced: AtomicU64,
     /// By configured interval (Go's spelling).
     interval_length: Mutex<BTreeMap<String, Arc<Summary>>>,
     reload_length: Mutex<BTreeMap<String, Arc<Summary>>>,
@@ -85,6 +85,7 @@ pub(crate) struct ScrapeOutcome {
     pub sample_limit_exceeded: bool,
     pub label_limit_exceeded: bool,
     pub body_size_limit_exceeded: bool,
+    pub cache_flush_forced: bool,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -110,6 +111,10 @@ impl ScrapeMetrics {
         add(
             &self.exceeded_body_size_limit,
             u64::from(outcome.body_size_limit_exceeded),
+        );
+        add(
+            &self.cache_flush_forced,
+            u64::from(outcome.cache_flush_forced),
         );
     }
 
@@ -282,12 +287,11 @@ impl ScrapeMetrics {
             "Total number of scrape pool creation attempts.",
             &self.pools_created,
         );
-        write_single(
+        counter(
             e,
             "prometheus_target_scrapes_cache_flush_forced_total",
             "How many times a scrape cache was flushed due to getting big while scrapes are failing.",
-            MetricType::Counter,
-            0.0,
+            &self.cache_flush_forced,
         );
         counter(
             e,
@@ -450,6 +454,7 @@ mod tests {
             sample_limit_exceeded: true,
             label_limit_exceeded: false,
             body_size_limit_exceeded: true,
+            cache_flush_forced: true,
         });
         m.interval_length(Duration::from_secs(60)).observe(60.01);
         m.pool_configured("node", 5);

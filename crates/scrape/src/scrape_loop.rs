@@ -335,6 +335,7 @@ impl ScrapeLoop {
             sample_limit_exceeded: stats.sample_limit_exceeded,
             label_limit_exceeded: stats.label_limit_exceeded,
             body_size_limit_exceeded,
+            cache_flush_forced: stats.cache_flush_forced,
         });
         let duration = start.elapsed();
         let mut values = vec![
