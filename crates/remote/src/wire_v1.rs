@@ -60,6 +60,10 @@ impl<'a> Reader<'a> {
                 .split_first()
                 .ok_or_else(|| bad("truncated varint"))?;
             self.b = rest;
+            // The tenth byte holds the 64th bit only: anything more overflows.
+            if i == 9 && byte > 1 {
+                return Err(bad("varint overflows 64 bits"));
+            }
             x |= u64::from(byte & 0x7f) << (7 * i);
             if byte < 0x80 {
                 return Ok(x);
@@ -74,6 +78,10 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let k = self.varint()?;
+        // A key is a 32-bit value (field numbers stop at 2^29 - 1), as protobuf decoders read it.
+        if k > u64::from(u32::MAX) {
+            return Err(bad("invalid field key"));
+        }
         let field = k >> 3;
         if field == 0 {
             return Err(bad("field number 0"));
@@ -329,6 +337,15 @@ mod tests {
                 assert!(r.is_err(), "cut at {cut} accepted");
             }
         }
+        // A key beyond 32 bits (found by the differential fuzz target).
+        let (mut p, mut s) = (Vec::new(), Vec::new());
+        let huge_key = [0xb8, 0xc5, 0xc5, 0xc5, 0xc5, 0xc5, 0x00, 0x41];
+        assert!(for_each_series::<()>(&huge_key, &mut p, &mut s, |_, _| Ok(())).is_err());
+        // A ten-byte varint whose last byte overflows 64 bits (also a fuzz find).
+        let overflow = [
+            0x10, 0xce, 0xce, 0xce, 0xce, 0xce, 0xce, 0xce, 0xce, 0xce, 0x0d,
+        ];
+        assert!(for_each_series::<()>(&overflow, &mut p, &mut s, |_, _| Ok(())).is_err());
         let mut bad_utf8 = raw.clone();
         let at = bad_utf8.windows(2).position(|w| w == b"up").unwrap();
         bad_utf8[at] = 0xff;
