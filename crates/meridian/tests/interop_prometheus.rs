@@ -177,15 +177,23 @@ fn start_server(
         Peer::Meridian => "meridian.yml",
     });
     std::fs::write(&cfg, config).unwrap();
-    let child = Command::new(program)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
+    let mut args = vec![
+        format!("--config.file={}", cfg.display()),
+        format!(
             "--storage.tsdb.path={}",
             dir.join(format!("{name}-data")).display()
-        ))
+        ),
+        "--web.enable-remote-write-receiver".to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    launch(program, &args, addr)
+}
+
+/// Runs `program` with `args` listening on `addr`, and waits until it is ready.
+fn launch(program: &str, args: &[String], addr: SocketAddr) -> Proc {
+    let child = Command::new(program)
+        .args(args)
         .arg(format!("--web.listen-address={addr}"))
-        .arg("--web.enable-remote-write-receiver")
-        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -1029,21 +1037,12 @@ fn start_agent(peer: Peer, dir: &std::path::Path, config: &str, addr: SocketAddr
     };
     let cfg = dir.join("agent.yml");
     std::fs::write(&cfg, config).unwrap();
-    let child = Command::new(program)
-        .arg("--enable-feature=agent")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.agent.path={}",
-            dir.join("agent-data").display()
-        ))
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {program}: {e}"));
-    let p = Proc { child, addr };
-    wait_ready(addr);
-    p
+    let args = [
+        "--enable-feature=agent".to_string(),
+        format!("--config.file={}", cfg.display()),
+        format!("--storage.agent.path={}", dir.join("agent-data").display()),
+    ];
+    launch(program, &args, addr)
 }
 
 fn agent_config(exporter: SocketAddr, receiver: SocketAddr, name: &str) -> String {

@@ -93,6 +93,19 @@ struct AgentSeries {
 }
 
 impl AgentSeries {
+    /// A series with reference `id`; `last` is its last sample (timestamp, value bits), and
+    /// `logged` whether the WAL already holds its series record.
+    fn new(id: u64, labels: Labels, last: Option<(Timestamp, u64)>, logged: bool) -> Self {
+        AgentSeries {
+            id,
+            labels,
+            last_t: AtomicI64::new(last.map_or(i64::MIN, |l| l.0)),
+            last_v: AtomicU64::new(last.map_or(0, |l| l.1)),
+            wal_logged: AtomicBool::new(logged),
+            last_exemplar: Mutex::new(None),
+        }
+    }
+
     fn last(&self) -> Option<(Timestamp, u64)> {
         let t = self.last_t.load(Ordering::Acquire);
         (t != i64::MIN).then(|| (t, self.last_v.load(Ordering::Acquire)))
@@ -362,25 +375,10 @@ impl AgentDb {
                             let last = known.last();
                             table.remove(known.id);
                             aliases.insert(known.id, known);
-                            let fresh = Arc::new(AgentSeries {
-                                id: s.id,
-                                labels: s.labels,
-                                last_t: AtomicI64::new(last.map_or(i64::MIN, |l| l.0)),
-                                last_v: AtomicU64::new(last.map_or(0, |l| l.1)),
-                                wal_logged: AtomicBool::new(true),
-                                last_exemplar: Mutex::new(None),
-                            });
-                            table.insert(fresh);
+                            table.insert(Arc::new(AgentSeries::new(s.id, s.labels, last, true)));
                             continue;
                         }
-                        table.insert(Arc::new(AgentSeries {
-                            id: s.id,
-                            labels: s.labels,
-                            last_t: AtomicI64::new(i64::MIN),
-                            last_v: AtomicU64::new(0),
-                            wal_logged: AtomicBool::new(true),
-                            last_exemplar: Mutex::new(None),
-                        }));
+                        table.insert(Arc::new(AgentSeries::new(s.id, s.labels, None, true)));
                     }
                 }
                 Some(&record::TYPE_SAMPLES) => {
@@ -597,7 +595,8 @@ struct AgentAppender {
     buf: Vec<u8>,
 }
 
-impl AgentAppender {
+impl AgentInner {
+    /// The series with these labels, created (not yet logged) when new.
     fn get_or_create(&self, labels: &Labels) -> Result<Arc<AgentSeries>, AppendError> {
         if labels.is_empty() {
             return Err(AppendError::InvalidLabels("empty label set".into()));
@@ -607,7 +606,6 @@ impl AgentAppender {
         }
         let hash = labels.hash64();
         if let Some(s) = self
-            .db
             .series
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -615,24 +613,38 @@ impl AgentAppender {
         {
             return Ok(s);
         }
-        let mut table = self.db.series.write().unwrap_or_else(|e| e.into_inner());
+        let mut table = self.series.write().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = table.find(hash, labels) {
             return Ok(s);
         }
-        let s = Arc::new(AgentSeries {
-            id: self.db.next_id.fetch_add(1, Ordering::Relaxed),
-            labels: labels.clone(),
-            last_t: AtomicI64::new(i64::MIN),
-            last_v: AtomicU64::new(0),
-            wal_logged: AtomicBool::new(false),
-            last_exemplar: Mutex::new(None),
-        });
+        let s = Arc::new(AgentSeries::new(
+            self.next_id.fetch_add(1, Ordering::Relaxed),
+            labels.clone(),
+            None,
+            false,
+        ));
         table.insert(s.clone());
-        self.db
-            .stats
+        self.stats
             .active_series
             .store(table.by_id.len() as u64, Ordering::Relaxed);
         Ok(s)
+    }
+
+    /// `s` if it is still the series in memory for its labels, else the one that now is
+    /// (created when truncation removed `s` since a batch took it).
+    fn current(&self, s: &Arc<AgentSeries>) -> Result<Arc<AgentSeries>, AppendError> {
+        let present = self
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_id
+            .get(&s.id)
+            .is_some_and(|c| Arc::ptr_eq(c, s));
+        if present {
+            Ok(Arc::clone(s))
+        } else {
+            self.get_or_create(&s.labels)
+        }
     }
 }
 
@@ -657,7 +669,7 @@ impl Appender for AgentAppender {
         });
         let s = match known {
             Some(s) => s,
-            None => self.get_or_create(labels)?,
+            None => self.db.get_or_create(labels)?,
         };
         let last = self.batch_last.get(&s.id).copied().or_else(|| s.last());
         match storage::check_append_order(last, t, v) {
@@ -724,41 +736,20 @@ impl Appender for AgentAppender {
         // removes series only under the WAL lock held here.
         let generation = self.db.gc_generation.load(Ordering::Acquire);
         if generation != self.generation {
-            for i in 0..self.pending.len() {
-                let present = {
-                    let table = self.db.series.read().unwrap_or_else(|e| e.into_inner());
-                    let s = &self.pending[i].0;
-                    table.by_id.get(&s.id).is_some_and(|c| Arc::ptr_eq(c, s))
-                };
-                if !present {
-                    let labels = self.pending[i].0.labels.clone();
-                    match self.get_or_create(&labels) {
-                        Ok(fresh) => self.pending[i].0 = fresh,
-                        Err(e) => {
-                            drop(wal);
-                            self.rollback()?;
-                            return Err(StorageError::Other(e.to_string()));
-                        }
-                    }
-                }
-            }
-            for i in 0..self.exemplars.len() {
-                let present = {
-                    let table = self.db.series.read().unwrap_or_else(|e| e.into_inner());
-                    let s = &self.exemplars[i].0;
-                    table.by_id.get(&s.id).is_some_and(|c| Arc::ptr_eq(c, s))
-                };
-                if !present {
-                    let labels = self.exemplars[i].0.labels.clone();
-                    match self.get_or_create(&labels) {
-                        Ok(fresh) => self.exemplars[i].0 = fresh,
-                        Err(e) => {
-                            drop(wal);
-                            self.rollback()?;
-                            return Err(StorageError::Other(e.to_string()));
-                        }
-                    }
-                }
+            let db = &self.db;
+            let refreshed = self
+                .pending
+                .iter_mut()
+                .map(|(s, _, _)| s)
+                .chain(self.exemplars.iter_mut().map(|(s, _)| s))
+                .try_for_each(|s| {
+                    *s = db.current(s)?;
+                    Ok::<(), AppendError>(())
+                });
+            if let Err(e) = refreshed {
+                drop(wal);
+                self.rollback()?;
+                return Err(StorageError::Other(e.to_string()));
             }
             self.generation = generation;
         }

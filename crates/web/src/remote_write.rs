@@ -260,10 +260,7 @@ fn append_all(
         let mut r = None;
         for &(t, v) in &ts.samples {
             if t > limit {
-                outcome = Err((
-                    StatusCode::BAD_REQUEST,
-                    format!("sample timestamp {t} for series {labels} is too far in the future"),
-                ));
+                outcome = Err(too_far_ahead(t, &labels));
                 break 'series;
             }
             match app.append(r, &labels, t, v) {
@@ -271,18 +268,8 @@ fn append_all(
                     r = Some(sr);
                     written.samples += 1;
                 }
-                Err(
-                    e @ (AppendError::OutOfOrder
-                    | AppendError::DuplicateTimestamp
-                    | AppendError::OutOfBounds
-                    | AppendError::TooOld
-                    | AppendError::InvalidLabels(_)),
-                ) => {
-                    outcome = Err((StatusCode::BAD_REQUEST, format!("{e} for series {labels}")));
-                    break 'series;
-                }
                 Err(e) => {
-                    outcome = Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
+                    outcome = Err(refused(e, &labels));
                     break 'series;
                 }
             }
@@ -351,33 +338,13 @@ fn append_borrowed(
             let mut r = None;
             for &(t, v) in samples {
                 if t > limit {
-                    return Err((
-                        StatusCode::BAD_REQUEST,
-                        format!(
-                            "sample timestamp {t} for series {} is too far in the future",
-                            show_pairs(pairs)
-                        ),
-                    ));
+                    return Err(too_far_ahead(t, show_pairs(pairs)));
                 }
-                match app.append_pairs(r, pairs, t, v) {
-                    Ok(sr) => {
-                        r = Some(sr);
-                        written += 1;
-                    }
-                    Err(
-                        e @ (AppendError::OutOfOrder
-                        | AppendError::DuplicateTimestamp
-                        | AppendError::OutOfBounds
-                        | AppendError::TooOld
-                        | AppendError::InvalidLabels(_)),
-                    ) => {
-                        return Err((
-                            StatusCode::BAD_REQUEST,
-                            format!("{e} for series {}", show_pairs(pairs)),
-                        ));
-                    }
-                    Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-                }
+                let sr = app
+                    .append_pairs(r, pairs, t, v)
+                    .map_err(|e| refused(e, show_pairs(pairs)))?;
+                r = Some(sr);
+                written += 1;
             }
             Ok(())
         },
@@ -403,6 +370,29 @@ fn append_borrowed(
             }))
         }
     }
+}
+
+/// The answer to a sample the storage refused: ordering, bounds and label errors are the
+/// sender's (400, not retried); anything else is ours (500).
+fn refused(e: AppendError, series: impl std::fmt::Display) -> (StatusCode, String) {
+    match e {
+        AppendError::OutOfOrder
+        | AppendError::DuplicateTimestamp
+        | AppendError::OutOfBounds
+        | AppendError::TooOld
+        | AppendError::InvalidLabels(_) => {
+            (StatusCode::BAD_REQUEST, format!("{e} for series {series}"))
+        }
+        e => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The refusal of a sample more than `MAX_FUTURE_MS` ahead of the clock.
+fn too_far_ahead(t: i64, series: impl std::fmt::Display) -> (StatusCode, String) {
+    (
+        StatusCode::BAD_REQUEST,
+        format!("sample timestamp {t} for series {series} is too far in the future"),
+    )
 }
 
 /// A label set for an error message, as Prometheus prints one.

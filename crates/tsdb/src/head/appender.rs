@@ -59,19 +59,7 @@ impl Appender for HeadAppender {
         t: Timestamp,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
-        if t < self.head.min_valid_time() {
-            self.head
-                .stats
-                .out_of_bounds
-                .fetch_add(1, Ordering::Relaxed);
-            return Err(AppendError::OutOfBounds);
-        }
-        // A reference from an earlier append is trusted (the scrape cache passes it back), as
-        // Prometheus does; an unknown one falls back to the labels.
-        let s = match series
-            .and_then(|r| u32::try_from(r).ok())
-            .and_then(|id| self.head.get(id))
-        {
+        let s = match self.hinted(series, t)? {
             Some(s) => s,
             None => {
                 Self::validate(labels)?;
@@ -88,17 +76,7 @@ impl Appender for HeadAppender {
         t: Timestamp,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
-        if t < self.head.min_valid_time() {
-            self.head
-                .stats
-                .out_of_bounds
-                .fetch_add(1, Ordering::Relaxed);
-            return Err(AppendError::OutOfBounds);
-        }
-        if let Some(s) = series
-            .and_then(|r| u32::try_from(r).ok())
-            .and_then(|id| self.head.get(id))
-        {
+        if let Some(s) = self.hinted(series, t)? {
             return self.append_to(s, t, v);
         }
         if pairs.is_empty() {
@@ -254,6 +232,27 @@ impl Appender for HeadAppender {
 }
 
 impl HeadAppender {
+    /// What every append checks first: `t` within the head's bounds, then the series a
+    /// reference from an earlier append names. The reference is trusted (the scrape cache
+    /// passes it back), as Prometheus does; an unknown one gives `None`, and the caller falls
+    /// back to the labels.
+    fn hinted(
+        &self,
+        series: Option<SeriesRef>,
+        t: Timestamp,
+    ) -> Result<Option<Arc<MemSeries>>, AppendError> {
+        if t < self.head.min_valid_time() {
+            self.head
+                .stats
+                .out_of_bounds
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::OutOfBounds);
+        }
+        Ok(series
+            .and_then(|r| u32::try_from(r).ok())
+            .and_then(|id| self.head.get(id)))
+    }
+
     /// Adds a sample to series `s` of this batch, checking order against the series and the
     /// batch.
     fn append_to(
